@@ -1,0 +1,28 @@
+"""The JSON API under /api/v1 (flask-smorest) and its OpenAPI document at /api/v1/openapi.json."""
+from __future__ import annotations
+
+from flask_smorest import Api
+
+from server.resources import stations, tokens, users
+
+API_PREFIX = "/api/v1"
+BLUEPRINTS = (tokens.blp, stations.blp, users.blp)
+
+
+def init_app(app) -> None:
+    app.config.update(
+        API_TITLE="fullrecord",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX=API_PREFIX,
+        OPENAPI_JSON_PATH="openapi.json",
+        API_SPEC_OPTIONS={
+            "info": {"description": "Evidence backend for law-enforcement body cameras (执法全过程记录)."},
+            "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+            "security": [{"bearer": []}],
+        },
+    )
+    api = Api(app)
+    for blueprint in BLUEPRINTS:
+        api.register_blueprint(blueprint, url_prefix=f"{API_PREFIX}{blueprint.url_prefix or ''}")
+    app.extensions["fullrecord_api"] = api

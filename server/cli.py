@@ -1,0 +1,271 @@
+"""The `fullrecord` command: run the stack, migrate the database, manage accounts."""
+from __future__ import annotations
+
+import functools
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import click
+
+from server.settings import ConfigError, Settings, load_settings
+
+EXIT_FAILURE = 1
+EXIT_CONFIG = 2
+
+
+def fail(message: str, code: int = EXIT_FAILURE):
+    click.echo(f"fullrecord: {message}", err=True)
+    sys.exit(code)
+
+
+class CliContext:
+    def __init__(self, config: str | None, data: str | None, lang: str | None):
+        self.config, self.data, self.lang = config, data, lang
+
+    @functools.cached_property
+    def settings(self) -> Settings:
+        overrides = {}
+        if self.data:
+            overrides["data_dir"] = self.data
+        if self.lang:
+            overrides["language"] = self.lang
+        try:
+            return load_settings(self.config, overrides=overrides)
+        except ConfigError as exc:
+            fail(f"configuration error: {exc}", EXIT_CONFIG)
+
+    def runtime(self):
+        from server.runtime import Runtime
+        return Runtime(self.settings)
+
+    def msg(self, key: str, **values) -> str:
+        from server.i18n import t
+        return t(key, self.settings.language, **values)
+
+
+pass_ctx = click.make_pass_decorator(CliContext)
+
+
+@click.group()
+@click.option("--config", envvar="FULLRECORD_CONFIG", type=click.Path(dir_okay=False),
+              help="config.yaml to read (default: $FULLRECORD_CONFIG, ./config.yaml, the checkout's).")
+@click.option("--data", type=click.Path(file_okay=False), help="Data directory (overrides data_dir).")
+@click.option("--lang", type=click.Choice(["zh-CN", "en"]), help="Language of messages.")
+@click.pass_context
+def main(ctx, config, data, lang):
+    """fullrecord: evidence backend for law-enforcement body cameras."""
+    ctx.obj = CliContext(config, data, lang)
+
+
+def _require_parts(obj: CliContext, parts=("database", "redis", "object store")):
+    from server.checks import check_all
+    for result in check_all(obj.runtime(), parts):
+        if not result.ok:
+            fail(result.line())
+
+
+def _require_schema(rt) -> None:
+    from server.checks import check_database_part
+    from storage.migrate import current_revision, head_revision
+    database = check_database_part(rt)
+    if not database.ok:
+        fail(database.line())
+    if current_revision(rt.engine) != head_revision(rt.engine):
+        fail(f"the database at {database.address} is not up to date: run `fullrecord db upgrade` first")
+
+
+# -- running -------------------------------------------------------------------
+
+@main.command()
+@click.option("--host", help="Address to bind (default: server.host).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port to bind (default: server.port).")
+@pass_ctx
+def serve(obj: CliContext, host, port):
+    """Serve the API with gunicorn (production)."""
+    from server.gunicorn_app import FullrecordServer
+    _require_parts(obj)
+    _require_schema(obj.runtime())
+    settings = obj.settings
+    FullrecordServer(settings, host or settings.server.host, port or settings.server.port).run()
+
+
+@main.command()
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+@pass_ctx
+def worker(obj: CliContext, burst):
+    """Run one RQ worker on the configured queues."""
+    from workers.queues import run_worker
+    _require_parts(obj)
+    run_worker(obj.settings, burst=burst)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address the API binds.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+@click.option("--data", "data_dir", type=click.Path(file_okay=False),
+              help="Data directory (default: data_dir of the config).")
+@pass_ctx
+def up(obj: CliContext, host, port, data_dir):
+    """The whole stack in the foreground: private Redis, the API and one worker. Ctrl-C stops it all."""
+    from server import stack
+    from server.checks import check_database_part, check_store_part
+    from storage.migrate import upgrade
+
+    if data_dir:
+        obj.data = data_dir
+    settings = obj.settings
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    stack.install_signal_handlers()
+    running = stack.Stack(settings.data_dir, host, port, obj.config)
+    code = 0
+    try:
+        running.start_redis()
+        rt = obj.runtime()
+        for result in (check_database_part(rt), check_store_part(rt)):
+            if not result.ok:
+                raise stack.StackError(result.line())
+        before, after = upgrade(rt.engine)
+        if before is None:
+            click.echo(obj.msg("up.created_db", url=rt.settings.database_url))
+        running.start_api()
+        running.start_worker()
+        url = f"http://{host}:{port}"
+        _wait_healthy(f"{url}/healthz", running)
+        click.echo(obj.msg("up.running", url=url))
+        _print_first_steps(obj, rt)
+        exited = running.wait()
+        raise stack.StackError(f"{exited.name} exited unexpectedly (code {exited.process.returncode})")
+    except stack.Interrupted:
+        click.echo(obj.msg("up.stopping"))
+    except stack.StackError as exc:
+        click.echo(f"fullrecord: {exc}", err=True)
+        code = EXIT_FAILURE
+    finally:
+        running.stop()
+    sys.exit(code)
+
+
+def _wait_healthy(url: str, running) -> None:
+    from server.stack import READY_TIMEOUT, StackError
+    deadline = time.monotonic() + READY_TIMEOUT
+    last = "no answer"
+    while time.monotonic() < deadline:
+        for child in running.children:
+            if not child.running():
+                raise StackError(f"{child.name} exited at start (code {child.process.returncode})")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except urllib.error.HTTPError as exc:
+            last = f"HTTP {exc.code}: {exc.read()[:300].decode(errors='replace')}"
+        except OSError as exc:
+            last = str(exc)
+        time.sleep(0.3)
+    raise StackError(f"the API did not become healthy at {url} within {READY_TIMEOUT:.0f} s ({last})")
+
+
+def _print_first_steps(obj: CliContext, rt) -> None:
+    from sqlalchemy import func, select
+    from storage.models import User
+    with rt.session() as session:
+        users = session.scalar(select(func.count()).select_from(User))
+    prefix = "" if obj.data is None else f"fullrecord --data {rt.settings.data_dir} "
+    prefix = prefix or "fullrecord "
+    if not users:
+        click.echo(obj.msg("up.first_user", cmd=f"{prefix}admin add-user admin --role admin --password-stdin"))
+    click.echo(obj.msg("up.add_station", cmd=f"{prefix}admin add-station NAME"))
+
+
+# -- database ------------------------------------------------------------------
+
+@main.group()
+def db():
+    """Database schema."""
+
+
+@db.command("upgrade")
+@pass_ctx
+def db_upgrade(obj: CliContext):
+    """Create or migrate the database schema to the newest revision."""
+    from server.checks import check_database_part
+    from storage.migrate import upgrade
+    rt = obj.runtime()
+    database = check_database_part(rt)
+    if not database.ok:
+        fail(database.line())
+    before, after = upgrade(rt.engine)
+    click.echo(f"database {database.address}: {before or 'empty'} -> {after}")
+
+
+# -- accounts ------------------------------------------------------------------
+
+@main.group()
+def admin():
+    """Stations, users and tokens."""
+
+
+@admin.command("add-station")
+@click.argument("name")
+@click.option("--location", help="Where the station stands.")
+@pass_ctx
+def add_station(obj: CliContext, name, location):
+    """Register a collection station; its token is printed as the last line, once."""
+    from server.accounts import AccountError, create_station
+    rt = obj.runtime()
+    _require_schema(rt)
+    try:
+        with rt.session() as session, session.begin():
+            station, row, token = create_station(session, name, location)
+    except (AccountError, ValueError) as exc:
+        fail(_account_message(obj, exc))
+    click.echo(obj.msg("cli.station_added", name=station.name, id=station.id, token_id=row.id))
+    click.echo(token)
+
+
+@admin.command("add-user")
+@click.argument("name")
+@click.option("--role", required=True, type=click.Choice(["admin", "legal", "inspector", "officer"]))
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option("--display-name", help="Name shown on pages.")
+@pass_ctx
+def add_user(obj: CliContext, name, role, password_stdin, display_name):
+    """Create a user account with a role."""
+    from server.accounts import AccountError, create_user
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    rt = obj.runtime()
+    _require_schema(rt)
+    try:
+        with rt.session() as session, session.begin():
+            user = create_user(session, rt.password_hasher(), name, role, password, display_name)
+    except (AccountError, ValueError) as exc:
+        fail(_account_message(obj, exc))
+    click.echo(obj.msg("cli.user_added", name=user.username, role=user.role, id=user.id))
+
+
+@admin.command("revoke-token")
+@click.argument("token_id")
+@pass_ctx
+def revoke_token(obj: CliContext, token_id):
+    """Revoke a station's or user's token by its id."""
+    from server.accounts import AccountError, revoke_token as revoke
+    rt = obj.runtime()
+    _require_schema(rt)
+    try:
+        with rt.session() as session, session.begin():
+            revoke(session, token_id)
+    except AccountError as exc:
+        fail(_account_message(obj, exc))
+    click.echo(obj.msg("cli.token_revoked", id=token_id))
+
+
+def _account_message(obj: CliContext, exc: Exception) -> str:
+    from server.accounts import AccountError
+    if isinstance(exc, AccountError):
+        return obj.msg(exc.key, **exc.values)
+    return str(exc)

@@ -1,0 +1,99 @@
+"""User-facing messages in Simplified Chinese (default) and English.
+
+A request picks its language with ?lang=en|zh-CN or Accept-Language; otherwise the
+configured `language` applies.
+"""
+from __future__ import annotations
+
+from flask import current_app, has_request_context, request
+
+LANGUAGES = ("zh-CN", "en")
+
+MESSAGES = {
+    "auth.missing": {
+        "zh-CN": "需要登录：请在 Authorization 头中提供 Bearer 令牌。",
+        "en": "Authentication required: send a Bearer token in the Authorization header.",
+    },
+    "auth.invalid": {
+        "zh-CN": "令牌无效、已过期或已被吊销。",
+        "en": "The token is invalid, expired or revoked.",
+    },
+    "auth.forbidden": {
+        "zh-CN": "角色“{role}”无权执行此操作；允许的角色：{allowed}。",
+        "en": "Role '{role}' may not do this; allowed roles: {allowed}.",
+    },
+    "auth.undeclared": {
+        "zh-CN": "此接口未声明访问权限，已拒绝。",
+        "en": "This endpoint declares no access roles and is denied.",
+    },
+    "auth.bad_login": {
+        "zh-CN": "用户名或密码错误，或账户已停用。",
+        "en": "Wrong user name or password, or the account is disabled.",
+    },
+    "accounts.station_exists": {
+        "zh-CN": "采集站“{name}”已存在。",
+        "en": "Station '{name}' already exists.",
+    },
+    "accounts.user_exists": {
+        "zh-CN": "用户“{name}”已存在。",
+        "en": "User '{name}' already exists.",
+    },
+    "accounts.not_found": {
+        "zh-CN": "找不到{what}“{id}”。",
+        "en": "No {what} '{id}'.",
+    },
+    "error.invalid": {
+        "zh-CN": "请求数据无效：{detail}",
+        "en": "Invalid request: {detail}",
+    },
+    "error.not_found": {"zh-CN": "请求的地址不存在。", "en": "Nothing is at this address."},
+    "error.method": {"zh-CN": "此地址不支持该请求方法。", "en": "This address does not accept that method."},
+    "error.internal": {
+        "zh-CN": "服务器内部错误，已记录。请联系管理员并提供时间 {time}。",
+        "en": "Internal server error; it has been logged. Tell an administrator the time {time}.",
+    },
+    "up.created_db": {"zh-CN": "已创建数据库：{url}", "en": "Created the database: {url}"},
+    "up.running": {
+        "zh-CN": "fullrecord 已启动：{url}（健康检查 {url}/healthz，按 Ctrl-C 停止）",
+        "en": "fullrecord is running at {url} (health: {url}/healthz; Ctrl-C stops it)",
+    },
+    "up.first_user": {
+        "zh-CN": "还没有用户。创建管理员：echo '密码' | {cmd}",
+        "en": "No users yet. Create an administrator: echo 'PASSWORD' | {cmd}",
+    },
+    "up.add_station": {
+        "zh-CN": "登记采集站（最后一行输出为其令牌）：{cmd}",
+        "en": "Register a collection station (its token is the last line printed): {cmd}",
+    },
+    "up.stopping": {"zh-CN": "正在停止所有进程……", "en": "Stopping every process..."},
+    "cli.station_added": {
+        "zh-CN": "已登记采集站“{name}”（编号 {id}，令牌编号 {token_id}）。令牌只显示这一次：",
+        "en": "Registered station '{name}' (id {id}, token id {token_id}). The token is shown only once:",
+    },
+    "cli.user_added": {
+        "zh-CN": "已创建用户“{name}”，角色 {role}（编号 {id}）。",
+        "en": "Created user '{name}' with role {role} (id {id}).",
+    },
+    "cli.token_revoked": {"zh-CN": "令牌 {id} 已吊销。", "en": "Token {id} revoked."},
+    "health.ok": {"zh-CN": "正常", "en": "ok"},
+    "health.down": {"zh-CN": "不可用", "en": "unavailable"},
+}
+
+
+def request_language() -> str:
+    default = "zh-CN"
+    if has_request_context():
+        default = current_app.config.get("FULLRECORD_LANGUAGE", default)
+        wanted = request.args.get("lang")
+        if wanted in LANGUAGES:
+            return wanted
+        best = request.accept_languages.best_match(["zh-CN", "zh", "en"], default=None)
+        if best:
+            return "en" if best == "en" else "zh-CN"
+    return default
+
+
+def t(key: str, language: str | None = None, **values) -> str:
+    """The message `key` in the request's language, with values filled in."""
+    entry = MESSAGES[key]
+    return entry[language or request_language()].format(**values)

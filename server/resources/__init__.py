@@ -1,0 +1,1 @@
+"""One module per API resource: its schemas and its views."""

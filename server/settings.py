@@ -1,0 +1,252 @@
+"""The one typed settings object that the server, the workers and the CLI share.
+
+Read from config.yaml, then overridden by FULLRECORD_* environment variables for
+addresses and secrets. Nothing is read at import time: call `load_settings()`.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+CONFIG_ENV = "FULLRECORD_CONFIG"
+SOURCE_CONFIG = Path(__file__).resolve().parent.parent / "config.yaml"
+
+# Environment variable -> dotted key it overrides.
+ENV_OVERRIDES = {
+    "FULLRECORD_DATA_DIR": "data_dir",
+    "FULLRECORD_TIMEZONE": "timezone",
+    "FULLRECORD_HOST": "server.host",
+    "FULLRECORD_PORT": "server.port",
+    "FULLRECORD_SECRET_KEY": "server.secret_key",
+    "FULLRECORD_DATABASE_URL": "database.url",
+    "FULLRECORD_REDIS_URL": "redis.url",
+    "FULLRECORD_OBJECT_STORE": "object_store.backend",
+    "FULLRECORD_LOCAL_STORE_ROOT": "object_store.local.root",
+    "FULLRECORD_S3_ENDPOINT": "object_store.s3.endpoint",
+    "FULLRECORD_S3_SECURE": "object_store.s3.secure",
+    "FULLRECORD_S3_BUCKET": "object_store.s3.bucket",
+    "FULLRECORD_S3_ACCESS_KEY": "object_store.s3.access_key",
+    "FULLRECORD_S3_SECRET_KEY": "object_store.s3.secret_key",
+}
+
+
+class ConfigError(Exception):
+    """The configuration cannot be read or is invalid; the message names key, value and expectation."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSettings(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    processes: int = Field(2, ge=1)
+    threads: int = Field(8, ge=1)
+    request_timeout: int = Field(600, ge=1)
+    secret_key: str | None = None
+
+
+class DatabaseSettings(_Strict):
+    url: str | None = None
+    connect_timeout: float = Field(5, gt=0)
+
+
+class RedisSettings(_Strict):
+    url: str = "redis://127.0.0.1:6379/0"
+    connect_timeout: float = Field(5, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("expected a URL starting with redis://, rediss:// or unix://")
+        return value
+
+
+class LocalStoreSettings(_Strict):
+    root: str | None = None
+
+
+class S3StoreSettings(_Strict):
+    endpoint: str = "127.0.0.1:8333"
+    secure: bool = False
+    bucket: str = Field("fullrecord-evidence", min_length=3, max_length=63)
+    access_key: str | None = None
+    secret_key: str | None = None
+    region: str | None = None
+    retention_mode: Literal["COMPLIANCE", "GOVERNANCE"] = "COMPLIANCE"
+
+
+class ObjectStoreSettings(_Strict):
+    backend: Literal["local", "s3"] = "local"
+    local: LocalStoreSettings = LocalStoreSettings()
+    s3: S3StoreSettings = S3StoreSettings()
+    chunk_size: int = Field(1 << 20, ge=64 * 1024, le=64 << 20)
+
+
+class RetentionSettings(_Strict):
+    field_recording_days: int = Field(183, ge=1)
+    evidence_permanent: bool = True
+
+
+class UploadSettings(_Strict):
+    max_size: int = Field(64 << 30, gt=0)
+    expires_hours: int = Field(168, gt=0)
+
+
+class AuthSettings(_Strict):
+    password_time_cost: int = Field(3, ge=1)
+    password_memory_cost: int = Field(65536, ge=8192)
+    password_parallelism: int = Field(2, ge=1)
+    user_token_hours: int = Field(12, ge=1)
+
+
+class WorkerSettings(_Strict):
+    queues: list[str] = Field(default_factory=lambda: ["short", "long", "default"], min_length=1)
+
+
+class AuditDefaults(_Strict):
+    max_gap_seconds: float = Field(30, ge=0)
+    device_min_share: float = Field(0.8, gt=0, le=1)
+    upload_deadline_hours: float = Field(24, gt=0)
+    link_buffer_minutes: float = Field(5, ge=0)
+
+
+class StepType(_Strict):
+    name_zh: str
+    name_en: str
+    requirement: Literal["none", "recorded", "continuous"]
+    min_devices: int = Field(1, ge=1)
+    max_gap_seconds: float | None = Field(None, ge=0)
+    device_min_share: float | None = Field(None, gt=0, le=1)
+    upload_deadline_hours: float | None = Field(None, gt=0)
+    link_buffer_minutes: float | None = Field(None, ge=0)
+
+
+class Settings(_Strict):
+    data_dir: Path = Path("./data")
+    timezone: str = "Asia/Shanghai"
+    language: Literal["zh-CN", "en"] = "zh-CN"
+    server: ServerSettings = ServerSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    redis: RedisSettings = RedisSettings()
+    object_store: ObjectStoreSettings = ObjectStoreSettings()
+    retention: RetentionSettings = RetentionSettings()
+    uploads: UploadSettings = UploadSettings()
+    auth: AuthSettings = AuthSettings()
+    workers: WorkerSettings = WorkerSettings()
+    audit: AuditDefaults = AuditDefaults()
+    step_types: dict[str, StepType] = Field(min_length=1)
+    source: str = Field("<defaults>", exclude=True)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("expected an IANA time zone name such as Asia/Shanghai") from None
+        return value
+
+    @field_validator("step_types")
+    @classmethod
+    def _step_codes(cls, value: dict[str, StepType]) -> dict[str, StepType]:
+        for code in value:
+            if not code.isidentifier() or code != code.lower():
+                raise ValueError(f"step type code {code!r}: expected lower_case_with_underscores")
+        return value
+
+    @model_validator(mode="after")
+    def _absolute_data_dir(self) -> "Settings":
+        object.__setattr__(self, "data_dir", self.data_dir.expanduser().resolve())
+        return self
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite:///{self.data_dir / 'fullrecord.db'}"
+
+    @property
+    def local_store_root(self) -> Path:
+        root = self.object_store.local.root
+        return Path(root).expanduser().resolve() if root else self.data_dir / "objects"
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+def find_config(explicit: str | os.PathLike | None = None, env: dict | None = None) -> Path:
+    """The config file to read: explicit path, $FULLRECORD_CONFIG, ./config.yaml, the checkout's."""
+    env = os.environ if env is None else env
+    if explicit:
+        return Path(explicit)
+    if env.get(CONFIG_ENV):
+        return Path(env[CONFIG_ENV])
+    local = Path.cwd() / "config.yaml"
+    return local if local.is_file() else SOURCE_CONFIG
+
+
+def _set_dotted(tree: dict, dotted: str, value: str) -> None:
+    *parents, leaf = dotted.split(".")
+    node = tree
+    for part in parents:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[leaf] = value
+
+
+def _format_errors(source: str, error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        value = item.get("input")
+        if item["type"] == "missing":
+            lines.append(f"{source}: {key} is missing ({item['msg']})")
+        elif item["type"] == "extra_forbidden":
+            lines.append(f"{source}: {key} = {value!r}: unknown key (check its spelling)")
+        else:
+            msg = item["msg"].removeprefix("Value error, ")
+            lines.append(f"{source}: {key} = {value!r}: {msg}")
+    return "; ".join(lines)
+
+
+def load_settings(path: str | os.PathLike | None = None, env: dict | None = None,
+                  overrides: dict | None = None) -> Settings:
+    """Read, override and validate the configuration. Raises ConfigError with a one-line reason."""
+    env = os.environ if env is None else env
+    config_path = find_config(path, env)
+    try:
+        text = config_path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {config_path}: {exc.strerror or exc}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{config_path}: not valid YAML{where}: {problem}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{config_path}: expected a mapping of keys at the top level, got {type(raw).__name__}")
+    for name, dotted in ENV_OVERRIDES.items():
+        if env.get(name):
+            _set_dotted(raw, dotted, env[name])
+    for dotted, value in (overrides or {}).items():
+        _set_dotted(raw, dotted, value)
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(str(config_path), exc)) from None
+    object.__setattr__(settings, "source", str(config_path))
+    return settings

@@ -1,0 +1,82 @@
+"""SHA-256 and SM3 of a stream, computed beside the write instead of after it.
+
+hashlib releases the GIL for large buffers, so each digest runs in its own thread
+and keeps up with the disk while the caller writes; memory is bounded by the queue
+depth times the chunk size.
+"""
+from __future__ import annotations
+
+import hashlib
+import queue
+import threading
+from dataclasses import dataclass
+
+QUEUE_DEPTH = 16
+"""Chunks that may wait for a hashing thread before the writer blocks."""
+
+_STOP = object()
+
+
+@dataclass(frozen=True)
+class Digests:
+    size: int
+    sha256: str
+    sm3: str
+
+
+def new_sm3():
+    return hashlib.new("sm3")
+
+
+class _DigestThread(threading.Thread):
+    def __init__(self, factory):
+        super().__init__(daemon=True, name=f"hash-{factory().name}")
+        self.hasher = factory()
+        self.chunks: queue.Queue = queue.Queue(QUEUE_DEPTH)
+
+    def run(self) -> None:
+        update, get = self.hasher.update, self.chunks.get
+        while (chunk := get()) is not _STOP:
+            update(chunk)
+
+
+class ParallelHasher:
+    """Feed chunks with update(); finish() returns size and hex digests.
+
+    Use as a context manager so the threads end even when the caller fails midway.
+    """
+
+    def __init__(self) -> None:
+        self._threads = [_DigestThread(hashlib.sha256), _DigestThread(new_sm3)]
+        self._size = 0
+        self._result: Digests | None = None
+        for thread in self._threads:
+            thread.start()
+
+    def update(self, chunk: bytes) -> None:
+        if not chunk:
+            return
+        chunk = bytes(chunk)  # the caller may reuse its buffer
+        self._size += len(chunk)
+        for thread in self._threads:
+            thread.chunks.put(chunk)
+
+    def finish(self) -> Digests:
+        if self._result is None:
+            self._stop()
+            sha, sm3 = (thread.hasher.hexdigest() for thread in self._threads)
+            self._result = Digests(self._size, sha, sm3)
+        return self._result
+
+    def _stop(self) -> None:
+        for thread in self._threads:
+            thread.chunks.put(_STOP)
+        for thread in self._threads:
+            thread.join()
+
+    def __enter__(self) -> "ParallelHasher":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._result is None:
+            self._stop()

@@ -1,0 +1,262 @@
+"""Object store in a local directory.
+
+    ROOT/objects/<key>        the bytes, read-only once written
+    ROOT/locks/<key>.json     retention date and legal hold of that object
+    ROOT/tmp/                 writes in progress; never listed
+
+A write goes to a temp file, is fsync'd, then hard-linked to its key (which fails if
+the key exists, so nothing is ever replaced) and the directory is fsync'd: a torn
+write leaves at most a temp file, never a visible object.
+"""
+from __future__ import annotations
+
+import errno
+import json
+import os
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+from storage.exceptions import (ObjectExists, ObjectLocked, ObjectNotFound, RetentionShortened,
+                                StoreUnavailable)
+from storage.objects.base import (ObjectInfo, ObjectStore, PutResult, check_expected, check_key,
+                                  original_key)
+from storage.objects.hashing import ParallelHasher
+
+READ_ONLY = 0o444
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("retention dates must be timezone-aware")
+    return value.astimezone(timezone.utc)
+
+
+class LocalObjectStore(ObjectStore):
+    name = "local"
+
+    def __init__(self, root: str | os.PathLike, chunk_size: int = 1 << 20) -> None:
+        self.root = Path(root)
+        self.chunk_size = chunk_size
+        self._objects = self.root / "objects"
+        self._locks = self.root / "locks"
+        self._tmp = self.root / "tmp"
+        try:
+            for directory in (self._objects, self._locks, self._tmp):
+                directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreUnavailable(f"local object store at {self.root}: {exc.strerror}") from None
+
+    @property
+    def address(self) -> str:
+        return f"file://{self.root}"
+
+    # -- writing -------------------------------------------------------------
+
+    def _write_temp(self, stream: BinaryIO) -> tuple[Path, "PutResult"]:
+        fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="put-")
+        tmp = Path(tmp_name)
+        try:
+            with ParallelHasher() as hasher:
+                read, write, update, size = stream.read, os.write, hasher.update, self.chunk_size
+                while chunk := read(size):
+                    update(chunk)
+                    view = memoryview(chunk)
+                    while view:
+                        view = view[write(fd, view):]
+                os.fdatasync(fd)
+                digests = hasher.finish()
+            os.fchmod(fd, READ_ONLY)
+        except BaseException:
+            os.close(fd)
+            tmp.unlink(missing_ok=True)
+            raise
+        os.close(fd)
+        return tmp, PutResult("", digests.size, digests.sha256, digests.sm3)
+
+    def _publish(self, tmp: Path, key: str) -> None:
+        """Make the temp file visible under key, atomically and without replacing anything."""
+        target = self._objects / key
+        self._make_dirs(target.parent)
+        try:
+            os.link(tmp, target)
+        except FileExistsError:
+            raise ObjectExists(f"object {key!r} already exists and objects are write-once") from None
+        finally:
+            tmp.unlink(missing_ok=True)
+        _fsync_dir(target.parent)
+
+    def _make_dirs(self, directory: Path) -> None:
+        missing = []
+        while not directory.exists():
+            missing.append(directory)
+            directory = directory.parent
+        for new in reversed(missing):
+            try:
+                new.mkdir()
+            except FileExistsError:
+                continue
+            _fsync_dir(new.parent)
+
+    def put(self, key, stream, *, retain_until=None, legal_hold=False,
+            content_type="application/octet-stream") -> PutResult:
+        check_key(key)
+        if self.exists(key):
+            raise ObjectExists(f"object {key!r} already exists and objects are write-once")
+        tmp, result = self._write_temp(stream)
+        if retain_until is not None or legal_hold:
+            self._write_lock(key, _utc(retain_until) if retain_until else None, legal_hold)
+        self._publish(tmp, key)
+        return PutResult(key, result.size, result.sha256, result.sm3)
+
+    def put_original(self, stream, *, expected_sha256=None, retain_until=None,
+                     legal_hold=False) -> PutResult:
+        tmp, result = self._write_temp(stream)
+        try:
+            check_expected(result, expected_sha256)
+        except Exception:
+            tmp.unlink(missing_ok=True)
+            raise
+        key = original_key(result.sha256)
+        created = True
+        if self.exists(key):
+            tmp.unlink(missing_ok=True)
+            created = False
+        else:
+            if retain_until is not None or legal_hold:
+                self._write_lock(key, _utc(retain_until) if retain_until else None, legal_hold)
+            try:
+                self._publish(tmp, key)
+            except ObjectExists:  # a concurrent writer stored the same content first
+                created = False
+        if not created:
+            if retain_until is not None:
+                current = self._read_lock(key)[0]
+                if current is None or current < _utc(retain_until):
+                    self.set_retention(key, retain_until)
+            if legal_hold:
+                self.set_legal_hold(key, True)
+        return PutResult(key, result.size, result.sha256, result.sm3, created)
+
+    # -- locks ---------------------------------------------------------------
+
+    def _lock_path(self, key: str) -> Path:
+        return self._locks / f"{key}.json"
+
+    def _read_lock(self, key: str) -> tuple[datetime | None, bool]:
+        try:
+            data = json.loads(self._lock_path(key).read_text())
+        except FileNotFoundError:
+            return None, False
+        until = data.get("retain_until")
+        return (datetime.fromisoformat(until) if until else None), bool(data.get("legal_hold"))
+
+    def _write_lock(self, key: str, retain_until: datetime | None, legal_hold: bool) -> None:
+        path = self._lock_path(key)
+        self._make_dirs(path.parent)
+        body = json.dumps({"retain_until": retain_until.isoformat() if retain_until else None,
+                           "legal_hold": legal_hold}).encode()
+        fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="lock-")
+        try:
+            os.write(fd, body)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp_name, path)
+        _fsync_dir(path.parent)
+
+    def _require(self, key: str) -> Path:
+        path = self._objects / check_key(key)
+        if not path.is_file():
+            raise ObjectNotFound(f"no object {key!r}")
+        return path
+
+    def set_retention(self, key, retain_until) -> None:
+        self._require(key)
+        new = _utc(retain_until)
+        current, hold = self._read_lock(key)
+        if current is not None and new < current:
+            raise RetentionShortened(
+                f"object {key!r} is retained until {current.isoformat()}; it cannot be shortened to {new.isoformat()}")
+        self._write_lock(key, new, hold)
+
+    def set_legal_hold(self, key, on) -> None:
+        self._require(key)
+        current, _ = self._read_lock(key)
+        self._write_lock(key, current, bool(on))
+
+    # -- reading -------------------------------------------------------------
+
+    def get(self, key, start=0, length=None) -> Iterator[bytes]:
+        path = self._require(key)
+        if start < 0 or (length is not None and length < 0):
+            raise ValueError("byte range start and length must not be negative")
+        return self._read(path, start, length)
+
+    def _read(self, path: Path, start: int, length: int | None) -> Iterator[bytes]:
+        with open(path, "rb") as handle:
+            handle.seek(start)
+            remaining = length
+            while remaining is None or remaining > 0:
+                want = self.chunk_size if remaining is None else min(self.chunk_size, remaining)
+                chunk = handle.read(want)
+                if not chunk:
+                    return
+                if remaining is not None:
+                    remaining -= len(chunk)
+                yield chunk
+
+    def stat(self, key) -> ObjectInfo:
+        path = self._require(key)
+        st = path.stat()
+        until, hold = self._read_lock(key)
+        return ObjectInfo(key, st.st_size, datetime.fromtimestamp(st.st_mtime, timezone.utc), until, hold)
+
+    def exists(self, key) -> bool:
+        return (self._objects / check_key(key)).is_file()
+
+    def list(self, prefix="") -> Iterator[ObjectInfo]:
+        keys = []
+        for directory, _dirs, files in os.walk(self._objects):
+            rel = os.path.relpath(directory, self._objects)
+            base = "" if rel == "." else rel.replace(os.sep, "/") + "/"
+            if not (base.startswith(prefix) or prefix.startswith(base)):
+                _dirs.clear()
+                continue
+            keys.extend(base + name for name in files if (base + name).startswith(prefix))
+        for key in sorted(keys):
+            try:
+                yield self.stat(key)
+            except ObjectNotFound:  # deleted while listing
+                continue
+
+    # -- deleting ------------------------------------------------------------
+
+    def delete(self, key) -> None:
+        path = self._require(key)
+        until, hold = self._read_lock(key)
+        if hold:
+            raise ObjectLocked(f"object {key!r} is under legal hold")
+        if until is not None and until > datetime.now(timezone.utc):
+            raise ObjectLocked(f"object {key!r} is retained until {until.isoformat()}")
+        path.unlink()
+        self._lock_path(key).unlink(missing_ok=True)
+        _fsync_dir(path.parent)
+
+    def check(self) -> None:
+        try:
+            fd, name = tempfile.mkstemp(dir=self._tmp, prefix="health-")
+            os.close(fd)
+            os.unlink(name)
+        except OSError as exc:
+            reason = errno.errorcode.get(exc.errno, "") if exc.errno else ""
+            raise StoreUnavailable(f"local object store at {self.root} is not writable: {exc.strerror or reason}") from None

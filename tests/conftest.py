@@ -1,0 +1,59 @@
+"""Shared fixtures. Real services (Redis, PostgreSQL, SeaweedFS) are started on 127.0.0.1 on
+free ports by tests/services and stopped afterwards."""
+import pytest
+
+from server import create_app
+from server.runtime import Runtime
+from server.settings import SOURCE_CONFIG, load_settings
+from storage.migrate import upgrade
+from storage.objects.local import LocalObjectStore
+
+pytest_plugins = ["tests.services.fixtures"]
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request, tmp_path):
+    """Every object store backend, for the contract suite."""
+    if request.param == "local":
+        return LocalObjectStore(tmp_path / "store", chunk_size=256 * 1024)
+    return request.getfixturevalue("s3_store")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """Each database the project supports: the embedded SQLite file and a real PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'db' / 'fullrecord.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def make_settings(tmp_path):
+    def make(**overrides):
+        values = {"data_dir": str(tmp_path / "data"), "auth.password_memory_cost": 8192,
+                  "auth.password_time_cost": 1, **overrides}
+        return load_settings(SOURCE_CONFIG, env={}, overrides=values)
+    return make
+
+
+@pytest.fixture
+def settings(make_settings, database_url, redis_url):
+    return make_settings(**{"database.url": database_url, "redis.url": redis_url})
+
+
+@pytest.fixture
+def app(settings):
+    application = create_app(settings)
+    upgrade(application.extensions["fullrecord"].engine)
+    yield application
+    application.extensions["fullrecord"].close()
+
+
+@pytest.fixture
+def rt(app) -> Runtime:
+    return app.extensions["fullrecord"]
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()

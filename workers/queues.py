@@ -1,0 +1,25 @@
+"""RQ queues and the worker loop. Jobs are plain functions taking ids; they are
+serialized as JSON so that any worker host can run them."""
+from __future__ import annotations
+
+from redis import Redis
+from rq import Queue, Worker
+from rq.serializers import JSONSerializer
+
+from server.settings import Settings
+
+
+def redis_connection(settings: Settings) -> Redis:
+    return Redis.from_url(settings.redis.url, socket_connect_timeout=settings.redis.connect_timeout)
+
+
+def queue(name: str, connection: Redis) -> Queue:
+    return Queue(name, connection=connection, serializer=JSONSerializer)
+
+
+def run_worker(settings: Settings, *, burst: bool = False, name: str | None = None) -> bool:
+    """Work the configured queues until stopped (or, with burst, until they are empty)."""
+    connection = redis_connection(settings)
+    queues = [queue(name_, connection) for name_ in settings.workers.queues]
+    worker = Worker(queues, connection=connection, serializer=JSONSerializer, name=name)
+    return worker.work(burst=burst, with_scheduler=True)
