@@ -48,7 +48,8 @@ class Stations(MethodView):
         """Register a station; the answer holds its token, which is never shown again."""
         with runtime().session() as session, session.begin():
             station, row, token = accounts.create_station(session, body["name"], body.get("location"))
-            return {**StationSchema().dump(station), "token": token, "token_id": row.id}
+            fields = ("id", "name", "location", "created_at", "last_seen_at")
+            return {**{name: getattr(station, name) for name in fields}, "token": token, "token_id": row.id}
 
 
 @blp.route("/<station_id>/tokens")

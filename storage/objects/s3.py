@@ -273,8 +273,8 @@ class S3ObjectStore(ObjectStore):
                     f"object {key!r}: the server refused retention until {new.isoformat()}: {exc.message}") from None
 
     def set_legal_hold(self, key, on) -> None:
-        self._ensure_bucket()
-        with self._errors(check_key(key)):
+        self._stat(key)  # SeaweedFS answers 500, not NoSuchKey, for a missing object
+        with self._errors(key):
             if on:
                 self.client.enable_object_legal_hold(self.bucket, key)
             else:

@@ -1,0 +1,116 @@
+"""`fullrecord up`: the whole stack on embedded defaults, and nothing left behind when it stops."""
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from tests.cli import fullrecord_script
+from tests.services.ports import free_port
+
+pytestmark = pytest.mark.slow
+
+
+def descendants(pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def alive(pids) -> set[int]:
+    living = set()
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as handle:
+                if handle.read().rsplit(")", 1)[1].split()[0] != "Z":
+                    living.add(pid)
+        except OSError:
+            pass
+    return living
+
+
+def wait_healthy(port: int, process, timeout=60) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stdout.read()
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as answer:
+                return json.load(answer)
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.3)
+    raise AssertionError("the stack did not become healthy")
+
+
+def start_up(tmp_path):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FULLRECORD_")}
+    process = subprocess.Popen([fullrecord_script(), "up", "--port", str(port), "--data", str(tmp_path / "data")],
+                               env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, start_new_session=True)
+    return port, process
+
+
+def wait_gone(pids, timeout=30) -> set[int]:
+    deadline = time.monotonic() + timeout
+    while alive(pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return alive(pids)
+
+
+def test_up_serves_all_green_and_ctrl_c_leaves_no_process(tmp_path):
+    port, process = start_up(tmp_path)
+    try:
+        health = wait_healthy(port, process)
+        assert health["status"] == "ok"
+        assert all(check["status"] == "ok" for check in health["checks"].values())
+        assert "redis.sock" in health["checks"]["redis"]["address"]
+        children = descendants(process.pid)
+        assert len(children) >= 3  # redis-server, the API, the worker
+    finally:
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, output
+    assert wait_gone(children) == set()
+    assert "admin add-user" in output and "admin add-station" in output
+    assert (tmp_path / "data" / "fullrecord.db").exists()
+
+
+def test_children_stop_even_if_up_is_killed(tmp_path):
+    port, process = start_up(tmp_path)
+    wait_healthy(port, process)
+    children = descendants(process.pid)
+    process.kill()
+    process.wait()
+    leftover = wait_gone(children)
+    for pid in leftover:
+        os.kill(pid, signal.SIGKILL)
+    assert leftover == set()
+
+
+def test_second_run_reuses_the_data(tmp_path):
+    for _ in range(2):
+        port, process = start_up(tmp_path)
+        try:
+            wait_healthy(port, process)
+        finally:
+            process.send_signal(signal.SIGINT)
+            output, _ = process.communicate(timeout=60)
+        assert process.returncode == 0, output
+    assert "已创建数据库" not in output and "Created the database" not in output
