@@ -134,7 +134,7 @@ def up(obj: CliContext, host, port, data_dir):
         url = f"http://{host}:{port}"
         _wait_healthy(f"{url}/healthz", running)
         click.echo(obj.msg("up.running", url=url))
-        _print_first_steps(obj, rt)
+        _print_first_steps(obj, rt, url)
         exited = running.wait()
         raise stack.StackError(f"{exited.name} exited unexpectedly (code {exited.process.returncode})")
     except stack.Interrupted:
@@ -167,15 +167,15 @@ def _wait_healthy(url: str, running) -> None:
     raise StackError(f"the API did not become healthy at {url} within {READY_TIMEOUT:.0f} s ({last})")
 
 
-def _print_first_steps(obj: CliContext, rt) -> None:
+def _print_first_steps(obj: CliContext, rt, url: str) -> None:
     from sqlalchemy import func, select
     from storage.models import User
     with rt.session() as session:
         users = session.scalar(select(func.count()).select_from(User))
-    prefix = "" if obj.data is None else f"fullrecord --data {rt.settings.data_dir} "
-    prefix = prefix or "fullrecord "
+    prefix = "fullrecord " if obj.data is None else f"fullrecord --data {rt.settings.data_dir} "
     if not users:
         click.echo(obj.msg("up.first_user", cmd=f"{prefix}admin add-user admin --role admin --password-stdin"))
+    click.echo(obj.msg("up.login", url=url))
     click.echo(obj.msg("up.add_station", cmd=f"{prefix}admin add-station NAME"))
 
 

@@ -61,6 +61,10 @@ MESSAGES = {
         "zh-CN": "还没有用户。创建管理员：echo '密码' | {cmd}",
         "en": "No users yet. Create an administrator: echo 'PASSWORD' | {cmd}",
     },
+    "up.login": {
+        "zh-CN": "登录：POST {url}/api/v1/auth/tokens，正文 {{\"username\": …, \"password\": …}}，返回 Bearer 令牌。",
+        "en": "Log in: POST {url}/api/v1/auth/tokens with {{\"username\": ..., \"password\": ...}} for a bearer token.",
+    },
     "up.add_station": {
         "zh-CN": "登记采集站（最后一行输出为其令牌）：{cmd}",
         "en": "Register a collection station (its token is the last line printed): {cmd}",

@@ -114,3 +114,21 @@ def test_second_run_reuses_the_data(tmp_path):
             output, _ = process.communicate(timeout=60)
         assert process.returncode == 0, output
     assert "已创建数据库" not in output and "Created the database" not in output
+
+
+def test_up_refuses_to_start_when_the_database_is_unreachable(tmp_path):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FULLRECORD_")}
+    env["FULLRECORD_DATABASE_URL"] = f"postgresql+psycopg://fr:pw@127.0.0.1:{port}/fr"
+    process = subprocess.Popen([fullrecord_script(), "up", "--port", str(free_port()),
+                                "--data", str(tmp_path / "data")], env=env, cwd=tmp_path,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen: set[int] = set()
+    while process.poll() is None:  # collect the children it starts, to check they are gone
+        seen |= descendants(process.pid)
+        time.sleep(0.05)
+    _, errors = process.communicate()
+    assert process.returncode == 1
+    lines = errors.strip().splitlines()
+    assert len(lines) == 1 and f"database unreachable at postgresql+psycopg://fr:***@127.0.0.1:{port}" in lines[0]
+    assert wait_gone(seen) == set()

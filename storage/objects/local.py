@@ -10,7 +10,9 @@ write leaves at most a temp file, never a visible object.
 """
 from __future__ import annotations
 
+import ctypes
 import errno
+import functools
 import json
 import os
 import tempfile
@@ -25,6 +27,26 @@ from storage.objects.base import (ObjectInfo, ObjectStore, PutResult, check_expe
 from storage.objects.hashing import ParallelHasher
 
 READ_ONLY = 0o444
+WRITEBACK_EVERY = 8 << 20
+"""Bytes written between asking the kernel to start flushing them, so that the final
+fdatasync finds little left to do instead of a whole file of dirty pages."""
+_SYNC_FILE_RANGE_WRITE = 2
+
+
+@functools.cache
+def _sync_file_range():
+    try:
+        function = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):  # not Linux: the final fdatasync does all the work
+        return None
+    function.argtypes = (ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_uint)
+    return function
+
+
+def _start_writeback(fd: int, offset: int, length: int) -> None:
+    function = _sync_file_range()
+    if function is not None:
+        function(fd, offset, length, _SYNC_FILE_RANGE_WRITE)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -68,11 +90,16 @@ class LocalObjectStore(ObjectStore):
         try:
             with ParallelHasher() as hasher:
                 read, write, update, size = stream.read, os.write, hasher.update, self.chunk_size
+                written = flushed = 0
                 while chunk := read(size):
                     update(chunk)
                     view = memoryview(chunk)
                     while view:
                         view = view[write(fd, view):]
+                    written += len(chunk)
+                    if written - flushed >= WRITEBACK_EVERY:
+                        _start_writeback(fd, flushed, written - flushed)
+                        flushed = written
                 os.fdatasync(fd)
                 digests = hasher.finish()
             os.fchmod(fd, READ_ONLY)
