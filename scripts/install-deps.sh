@@ -18,11 +18,15 @@ if ((${#missing[@]})); then
     if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
     echo "installing Debian packages: ${missing[*]}"
     $sudo apt-get update -qq
-    # policy-rc.d 101: do not start the packaged services; fullrecord starts its own.
-    $sudo sh -c 'printf "#!/bin/sh\nexit 101\n" > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d'
+    # policy-rc.d exit 101: do not start the packaged services; fullrecord starts its own.
+    own_policy=""
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        $sudo sh -c 'printf "#!/bin/sh\nexit 101\n" > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d'
+        own_policy=1
+    fi
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
         $(printf '%s\n' "${missing[@]}" | sort -u) >/dev/null
-    $sudo rm -f /usr/sbin/policy-rc.d
+    if [ -n "$own_policy" ]; then $sudo rm -f /usr/sbin/policy-rc.d; fi
 fi
 
 stamp=".make/pip-$(cat setup.cfg pyproject.toml | sha256sum | cut -c1-16)"

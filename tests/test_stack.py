@@ -3,6 +3,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -49,7 +50,7 @@ def alive(pids) -> set[int]:
 def wait_healthy(port: int, process, timeout=60) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        assert process.poll() is None, process.stdout.read()
+        assert process.poll() is None, process.output.text(timeout=5)
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as answer:
                 return json.load(answer)
@@ -58,13 +59,39 @@ def wait_healthy(port: int, process, timeout=60) -> dict:
     raise AssertionError("the stack did not become healthy")
 
 
+class Output:
+    """Collects a process's output in the background, so a test can wait for a line."""
+
+    def __init__(self, stream):
+        self.lines: list[str] = []
+        self._thread = threading.Thread(target=lambda: self.lines.extend(stream), daemon=True)
+        self._thread.start()
+
+    def wait_for(self, marker: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while not any(marker in line for line in self.lines):
+            assert time.monotonic() < deadline, f"no {marker!r} in output:\n{self.text()}"
+            time.sleep(0.1)
+
+    def text(self, timeout: float = 0) -> str:
+        self._thread.join(timeout)
+        return "".join(self.lines)
+
+
 def start_up(tmp_path):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("FULLRECORD_")}
     process = subprocess.Popen([fullrecord_script(), "up", "--port", str(port), "--data", str(tmp_path / "data")],
                                env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True, start_new_session=True)
+    process.output = Output(process.stdout)
     return port, process
+
+
+def interrupt(process) -> str:
+    process.send_signal(signal.SIGINT)
+    process.wait(60)
+    return process.output.text(timeout=10)
 
 
 def wait_gone(pids, timeout=30) -> set[int]:
@@ -83,12 +110,12 @@ def test_up_serves_all_green_and_ctrl_c_leaves_no_process(tmp_path):
         assert "redis.sock" in health["checks"]["redis"]["address"]
         children = descendants(process.pid)
         assert len(children) >= 3  # redis-server, the API, the worker
+        process.output.wait_for("admin add-station")
     finally:
-        process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=60)
+        output = interrupt(process)
     assert process.returncode == 0, output
     assert wait_gone(children) == set()
-    assert "admin add-user" in output and "admin add-station" in output
+    assert "admin add-user" in output and "/api/v1/auth/tokens" in output
     assert (tmp_path / "data" / "fullrecord.db").exists()
 
 
@@ -109,9 +136,9 @@ def test_second_run_reuses_the_data(tmp_path):
         port, process = start_up(tmp_path)
         try:
             wait_healthy(port, process)
+            process.output.wait_for("admin add-station")
         finally:
-            process.send_signal(signal.SIGINT)
-            output, _ = process.communicate(timeout=60)
+            output = interrupt(process)
         assert process.returncode == 0, output
     assert "已创建数据库" not in output and "Created the database" not in output
 

@@ -10,6 +10,7 @@ end of stream, before the SDK sends the last part, so wrong bytes are never comm
 """
 from __future__ import annotations
 
+import os
 import uuid
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
@@ -24,8 +25,7 @@ from minio.retention import Retention
 
 from storage.exceptions import (HashMismatch, ObjectExists, ObjectLocked, ObjectNotFound,
                                 RetentionShortened, StorageError, StoreUnavailable)
-from storage.objects.base import (ObjectInfo, ObjectStore, PutResult, check_expected, check_key,
-                                  original_key)
+from storage.objects.base import ObjectInfo, ObjectStore, PutResult, check_key, original_key
 from storage.objects.hashing import ParallelHasher
 
 PART_SIZE = 16 << 20
@@ -48,58 +48,35 @@ def _until(value: datetime) -> datetime:
 
 
 class _HashingReader:
-    """File-like for minio: returns what it reads, hashing it on the way past."""
+    """File-like for minio: returns what it reads, hashing it on the way past.
 
-    def __init__(self, stream: BinaryIO, hasher: ParallelHasher, expected: str | None = None):
-        self._stream, self._hasher, self._expected = stream, hasher, expected
+    It reads the source in chunk_size pieces, so the hasher's queue holds at most
+    QUEUE_DEPTH small chunks even when hashing falls behind the upload, and answers
+    each read in full: minio assembles a part by concatenating short reads.
+    """
+
+    def __init__(self, stream: BinaryIO, hasher: ParallelHasher, chunk_size: int,
+                 expected: str | None = None):
+        self._stream, self._hasher, self._chunk, self._expected = stream, hasher, chunk_size, expected
 
     def read(self, size: int = -1) -> bytes:
-        pieces, want = [], size
-        while want:  # fill the whole request: minio concatenates short reads part by part
-            piece = self._stream.read(want)
+        pieces, remaining = [], size
+        while remaining:
+            piece = self._stream.read(self._chunk if remaining < 0 else min(remaining, self._chunk))
             if not piece:
                 self._at_end()
                 break
+            piece = piece if type(piece) is bytes else bytes(piece)
             self._hasher.update(piece)
             pieces.append(piece)
-            want = -1 if size < 0 else want - len(piece)
-            if size < 0:
-                break
-        return bytes(pieces[0]) if len(pieces) == 1 else b"".join(pieces)
+            if remaining > 0:
+                remaining -= len(piece)
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
     def _at_end(self) -> None:
         digests = self._hasher.finish()
         if self._expected is not None and digests.sha256 != self._expected:
             raise HashMismatch(f"declared SHA-256 {self._expected} but the bytes hash to {digests.sha256}")
-
-
-class _Body:
-    """Iterator over a GET response that gives the connection back when done or dropped."""
-
-    def __init__(self, response, chunk_size: int, address: str):
-        self._response, self._address = response, address
-        self._chunks = response.stream(chunk_size)
-
-    def __iter__(self):
-        return self
-
-    def __next__(self) -> bytes:
-        try:
-            return next(self._chunks)
-        except urllib3.exceptions.HTTPError as exc:
-            self.close()
-            raise StoreUnavailable(f"S3 store {self._address}: download failed: {exc}") from None
-        except BaseException:
-            self.close()
-            raise
-
-    def close(self) -> None:
-        if self._response is not None:
-            self._response.close()
-            self._response.release_conn()
-            self._response = None
-
-    __del__ = close
 
 
 class S3ObjectStore(ObjectStore):
@@ -113,7 +90,7 @@ class S3ObjectStore(ObjectStore):
         self._has_credentials = bool(access_key and secret_key)
         http = urllib3.PoolManager(  # minio's default waits 5 minutes to connect
             timeout=urllib3.Timeout(connect=10, read=120), maxsize=10,
-            cert_reqs="CERT_REQUIRED", ca_certs=certifi.where(),
+            cert_reqs="CERT_REQUIRED", ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
             retries=urllib3.Retry(total=3, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]))
         self.client = Minio(endpoint, access_key if self._has_credentials else None,
                             secret_key if self._has_credentials else None,
@@ -141,7 +118,8 @@ class S3ObjectStore(ObjectStore):
             kind = StoreUnavailable if exc.code in _AUTH else StorageError
             raise kind(f"S3 store {self.address}: {what}: {exc.code}: {exc.message}") from None
         except (MinioException, urllib3.exceptions.HTTPError) as exc:
-            raise StoreUnavailable(f"S3 store {self.address} cannot be reached ({what}): {exc}") from None
+            reason = getattr(exc, "reason", None) or exc  # MaxRetryError wraps the cause
+            raise StoreUnavailable(f"S3 store {self.address} cannot be reached ({what}): {reason}") from None
 
     def _ensure_bucket(self) -> None:
         if self._bucket_ready:
@@ -175,7 +153,7 @@ class S3ObjectStore(ObjectStore):
             # One upload at a time: minio's parallel mode, when the source fails midway, aborts
             # while parts are still in flight and strands its worker threads with a part each.
             written = self.client.put_object(
-                self.bucket, key, _HashingReader(stream, hasher, expected), -1,
+                self.bucket, key, _HashingReader(stream, hasher, self.chunk_size, expected), -1,
                 content_type=content_type, part_size=self.part_size, num_parallel_uploads=1,
                 retention=retention, legal_hold=legal_hold)
             digests = hasher.finish()
@@ -194,46 +172,51 @@ class S3ObjectStore(ObjectStore):
     def put_original(self, stream, *, expected_sha256=None, retain_until=None,
                      legal_hold=False) -> PutResult:
         self._ensure_bucket()
-        if expected_sha256 is not None:
-            # Declared hash (the upload API's case): write straight to the content address with
-            # its lock; the reader refuses the end of stream on a mismatch, so the SDK aborts and
-            # nothing is committed. Already stored: just hash the stream to confirm the claim.
+        if expected_sha256 is None:
+            result = self._original_via_temp(stream)
+        else:
+            # Declared hash (the upload API's case): write straight to the content address, lock
+            # included. The reader fails the end of stream on a mismatch, before the SDK sends the
+            # last part, so the SDK aborts and nothing is committed, even if this process dies.
             expected = expected_sha256.lower()
-            key = original_key(expected)
-            if not self.exists(key):
+            try:
+                key = original_key(expected)
+            except ValueError:  # not a SHA-256 at all: hash the stream to report the mismatch
+                key = None
+            if key is not None and not self.exists(key):
                 return self._upload(key, stream, expected, retain_until=retain_until,
                                     legal_hold=legal_hold)[0]
-            with ParallelHasher() as hasher:
-                reader = _HashingReader(stream, hasher, expected)
-                while reader.read(self.part_size):
+            with ParallelHasher() as hasher:  # stored before: only confirm the claim
+                reader = _HashingReader(stream, hasher, self.chunk_size, expected)
+                while reader.read(self.chunk_size):
                     pass
                 digests = hasher.finish()
             result = PutResult(key, digests.size, digests.sha256, digests.sm3, created=False)
-        else:
-            # Address known only at the end: upload unlocked to a temp key, then copy on the
-            # server (chunk references on SeaweedFS, fast) and lock the copy.
-            tmp = f"{TMP_PREFIX}{uuid.uuid4().hex}"
-            result, version = self._upload(tmp, stream)
-            key = original_key(result.sha256)
-            try:
-                created = not self.exists(key)
-                if created:
-                    with self._errors(key):
-                        self.client.copy_object(self.bucket, key, CopySource(self.bucket, tmp, version_id=version))
-            finally:
-                with self._errors(tmp):
-                    self.client.remove_object(self.bucket, tmp, version_id=version)
-            result = PutResult(key, result.size, result.sha256, result.sm3, created)
-        check_expected(result, expected_sha256)
-        # Lock after the copy (SeaweedFS ignores lock headers on CopyObject), or extend the
-        # lock of content stored earlier; both only ever lengthen retention.
+        # Lock the new copy (SeaweedFS ignores lock headers on CopyObject), or extend the lock of
+        # content stored earlier: retention only ever grows.
         if retain_until is not None:
-            current = self._retention(key)
+            current = self._retention(result.key)
             if current is None or current < _until(retain_until):
-                self.set_retention(key, retain_until)
+                self.set_retention(result.key, retain_until)
         if legal_hold:
-            self.set_legal_hold(key, True)
+            self.set_legal_hold(result.key, True)
         return result
+
+    def _original_via_temp(self, stream: BinaryIO) -> PutResult:
+        """The address is known only at the end: upload unlocked to a temp key, then copy on the
+        server (no second upload) unless that content is already stored."""
+        tmp = f"{TMP_PREFIX}{uuid.uuid4().hex}"
+        result, version = self._upload(tmp, stream)
+        key = original_key(result.sha256)
+        try:
+            created = not self.exists(key)
+            if created:
+                with self._errors(key):
+                    self.client.copy_object(self.bucket, key, CopySource(self.bucket, tmp, version_id=version))
+        finally:
+            with self._errors(tmp):
+                self.client.remove_object(self.bucket, tmp, version_id=version)
+        return PutResult(key, result.size, result.sha256, result.sm3, created)
 
     # -- locks ---------------------------------------------------------------
 
@@ -298,7 +281,15 @@ class S3ObjectStore(ObjectStore):
                     raise
                 self.stat(key)  # starts at or after the end: nothing to read, if it exists
                 return iter(())
-        return _Body(response, self.chunk_size, self.address)
+        return self._body(key, response)
+
+    def _body(self, key: str, response) -> Iterator[bytes]:
+        try:
+            with self._errors(key):
+                yield from response.stream(self.chunk_size)
+        finally:  # also when the caller stops early
+            response.close()
+            response.release_conn()
 
     def _info(self, key: str, size: int, modified: datetime, version: str | None) -> ObjectInfo:
         return ObjectInfo(key, size, modified.astimezone(timezone.utc),

@@ -6,6 +6,7 @@ need is switched off, and the data, sockets and log live in a session temp dir.
 from __future__ import annotations
 
 import io
+import json
 import os
 import secrets
 import shutil
@@ -43,6 +44,7 @@ class SeaweedFS:
     directory: Path
     log: Path
     ports: dict[str, int]
+    pid: int = 0
 
     def store(self, bucket: str | None = None, **options) -> S3ObjectStore:
         """An S3ObjectStore on its own new bucket (created with Object Lock on first use)."""
@@ -106,24 +108,21 @@ def _wait_ready(server: SeaweedFS, process: subprocess.Popen) -> None:
         except Exception as exc:  # not up yet
             last_error = exc
             time.sleep(0.2)
-    raise TimeoutError(f"SeaweedFS S3 on {server.endpoint} not ready after {START_TIMEOUT:.0f} s "
-                       f"({last_error}); log {server.log}:\n{server.log_tail()}")
+    pytest.fail(f"SeaweedFS S3 on {server.endpoint} not ready after {START_TIMEOUT:.0f} s "
+                f"({last_error}); log {server.log}:\n{server.log_tail()}", pytrace=False)
 
 
 def _stop(process: subprocess.Popen) -> None:
     try:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        pass
+    try:  # weed if it ignored SIGTERM, and anything else left in its process group
         os.killpg(process.pid, signal.SIGKILL)
-        process.wait(STOP_TIMEOUT)
     except ProcessLookupError:
         pass
-    finally:  # helpers left in weed's process group, if any
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    process.wait(STOP_TIMEOUT)
 
 
 @pytest.fixture(scope="session")
@@ -138,15 +137,16 @@ def seaweedfs(tmp_path_factory):
     ports = dict(zip(PORTS, _free_ports(len(PORTS))))
     access_key, secret_key = "fullrecord-test", secrets.token_hex(20)
     config = directory / "s3.json"
-    config.write_text(
-        '{"identities": [{"name": "admin", "actions": ["Admin", "Read", "List", "Tagging", "Write"],'
-        f' "credentials": [{{"accessKey": "{access_key}", "secretKey": "{secret_key}"}}]}}]}}')
+    config.write_text(json.dumps({"identities": [{
+        "name": "admin", "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+        "credentials": [{"accessKey": access_key, "secretKey": secret_key}]}]}))
     server = SeaweedFS(f"127.0.0.1:{ports['s3.port']}", access_key, secret_key, directory,
                        directory / "weed.log", ports)
     with open(server.log, "wb") as log:
         process = subprocess.Popen(_command(weed, directory, ports, config), stdin=subprocess.DEVNULL,
                                    stdout=log, stderr=subprocess.STDOUT, cwd=directory,
                                    start_new_session=True)
+    server.pid = process.pid
     try:
         _wait_ready(server, process)
         yield server
