@@ -92,3 +92,14 @@ def test_commands_refuse_to_start_without_the_database(tmp_path, redis_url, comm
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
     assert lines[0].startswith(f"fullrecord: database unreachable at postgresql+psycopg://fr:***@127.0.0.1:{port}/fr")
+
+
+def test_serve_refuses_to_start_without_the_object_store(migrated):
+    port = free_port()
+    env = {**migrated, "FULLRECORD_OBJECT_STORE": "s3", "FULLRECORD_S3_ENDPOINT": f"127.0.0.1:{port}",
+           "FULLRECORD_S3_ACCESS_KEY": "key", "FULLRECORD_S3_SECRET_KEY": "secret"}
+    result = run_cli("serve", env=env, timeout=60)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"fullrecord: object store unreachable at http://127.0.0.1:{port}/")
+    assert "secret" not in result.stderr

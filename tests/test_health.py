@@ -48,3 +48,20 @@ def test_object_store_down(app, rt):
     assert answer.status_code == 503
     store = checks(answer)["object_store"]
     assert store["status"] == "unavailable" and str(root) in store["address"]
+
+
+def test_s3_store_up_and_down(make_settings, seaweedfs, redis_url):
+    s3 = {f"object_store.s3.{name}": value for name, value in seaweedfs.settings("health-check").items()}
+    up = create_app(make_settings(**{"object_store.backend": "s3", "redis.url": redis_url, **s3}))
+    answer = up.test_client().get("/healthz")
+    assert answer.status_code == 200, answer.get_json()
+    assert checks(answer)["object_store"]["address"].endswith(f"{seaweedfs.endpoint}/health-check")
+
+    port = free_port()
+    down = create_app(make_settings(**{"object_store.backend": "s3", "redis.url": redis_url, **s3,
+                                       "object_store.s3.endpoint": f"127.0.0.1:{port}"}))
+    answer = down.test_client().get("/healthz")
+    assert answer.status_code == 503
+    store = checks(answer)["object_store"]
+    assert store["status"] == "unavailable" and f"127.0.0.1:{port}" in store["address"]
+    assert seaweedfs.secret_key not in answer.get_data(as_text=True)

@@ -11,8 +11,8 @@ import queue
 import threading
 from dataclasses import dataclass
 
-QUEUE_DEPTH = 16
-"""Chunks that may wait for a hashing thread before the writer blocks."""
+QUEUE_BYTES = 16 << 20
+"""Default bytes that may wait for a hashing thread before the writer blocks."""
 
 _STOP = object()
 
@@ -29,10 +29,10 @@ def new_sm3():
 
 
 class _DigestThread(threading.Thread):
-    def __init__(self, factory):
+    def __init__(self, factory, depth: int):
         super().__init__(daemon=True, name=f"hash-{factory().name}")
         self.hasher = factory()
-        self.chunks: queue.Queue = queue.Queue(QUEUE_DEPTH)
+        self.chunks: queue.Queue = queue.Queue(depth)
 
     def run(self) -> None:
         update, get = self.hasher.update, self.chunks.get
@@ -44,10 +44,13 @@ class ParallelHasher:
     """Feed chunks with update(); finish() returns size and hex digests.
 
     Use as a context manager so the threads end even when the caller fails midway.
+    `queue_bytes` / `chunk_size` chunks may wait: a writer that sends in bursts (S3 parts)
+    wants room for a whole part, so hashing runs while the network waits.
     """
 
-    def __init__(self) -> None:
-        self._threads = [_DigestThread(hashlib.sha256), _DigestThread(new_sm3)]
+    def __init__(self, queue_bytes: int = QUEUE_BYTES, chunk_size: int = 1 << 20) -> None:
+        depth = max(2, queue_bytes // max(1, chunk_size))
+        self._threads = [_DigestThread(hashlib.sha256, depth), _DigestThread(new_sm3, depth)]
         self._size = 0
         self._result: Digests | None = None
         for thread in self._threads:

@@ -88,7 +88,7 @@ class LocalObjectStore(ObjectStore):
         fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="put-")
         tmp = Path(tmp_name)
         try:
-            with ParallelHasher() as hasher:
+            with ParallelHasher(chunk_size=self.chunk_size) as hasher:
                 read, write, update, size = stream.read, os.write, hasher.update, self.chunk_size
                 written = flushed = 0
                 while chunk := read(size):

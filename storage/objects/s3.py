@@ -149,7 +149,7 @@ class S3ObjectStore(ObjectStore):
                 retain_until: datetime | None = None, legal_hold: bool = False,
                 content_type: str = "application/octet-stream") -> tuple[PutResult, str | None]:
         retention = Retention(self.retention_mode, _until(retain_until)) if retain_until else None
-        with ParallelHasher() as hasher, self._errors(key):
+        with ParallelHasher(2 * self.part_size, self.chunk_size) as hasher, self._errors(key):
             # One upload at a time: minio's parallel mode, when the source fails midway, aborts
             # while parts are still in flight and strands its worker threads with a part each.
             written = self.client.put_object(

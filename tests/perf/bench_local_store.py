@@ -3,10 +3,12 @@ of the same bytes, in the same run. Target from the issue: throughput ratio >= 0
 
 SM3 cannot be split across cores (each block depends on the one before), so a put can
 never be faster than hashing the bytes with SM3 alone. The run therefore also measures
-that bound and reports the ratio against the slower of the disk and SM3.
+SM3 alone. Where the disk is the slower of the two (design.md's machines: ~250 MB/s disk,
+~490 MB/s SM3) the issue's target is asserted as written; where the disk is faster than SM3
+can ever go, the target is unreachable by any implementation, and the assertion is the same
+ratio against the real bound: the slower of dd and SM3 alone.
 """
 import hashlib
-import os
 import subprocess
 
 from storage.objects.local import LocalObjectStore
@@ -25,9 +27,6 @@ def sm3_alone(path, chunk=1 << 20):
 
 def test_local_put_against_dd(tmp_path):
     size = bench_bytes("FULLRECORD_BENCH_LOCAL_BYTES", 1 << 30)
-    workdir = tmp_path
-    if os.environ.get("FULLRECORD_BENCH_DIR"):
-        workdir = os.environ["FULLRECORD_BENCH_DIR"]
     source = make_source(tmp_path, size)
     store = LocalObjectStore(tmp_path / "store")
     dd_times, put_times, sm3_times = [], [], []
@@ -48,9 +47,14 @@ def test_local_put_against_dd(tmp_path):
         "sm3_alone_MiB_s": round(mib / sm3, 1),
         "ratio_put_vs_dd": round(dd / put, 3),
         "ratio_put_vs_bound": round(max(dd, sm3) / put, 3),
-        "target_ratio_vs_dd": 0.9,
+        "target": 0.9,
+        "target_reachable": sm3 <= dd,
         "rounds": ROUNDS,
         "command": "make bench",
     }
     record("local_put", result)
-    assert result["ratio_put_vs_bound"] >= 0.9, result
+    if not result["target_reachable"]:
+        print(f"dd writes at {result['dd_fdatasync_MiB_s']} MiB/s but SM3 alone hashes at "
+              f"{result['sm3_alone_MiB_s']} MiB/s: the ratio against dd cannot reach 0.9 here; "
+              f"asserting the ratio against SM3 alone instead")
+    assert result["ratio_put_vs_bound"] >= result["target"], result
