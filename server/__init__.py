@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 
 from flask import Flask
 
@@ -11,15 +12,24 @@ from server.settings import Settings, load_settings
 SECRET_KEY_FILE = "secret_key"
 
 
-def _secret_key(settings: Settings) -> str:
+def secret_key(settings: Settings) -> str:
+    """The configured key, else one made once in data_dir (several processes may race here:
+    the key is written to a temp file and linked into place, so all of them read the same)."""
     if settings.server.secret_key:
         return settings.server.secret_key
     path = settings.data_dir / SECRET_KEY_FILE
     if not path.exists():
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_hex(32))
+        fd, tmp = tempfile.mkstemp(dir=settings.data_dir, prefix=".secret-")
+        try:
+            os.write(fd, secrets.token_hex(32).encode())
+            os.fsync(fd)
+            os.close(fd)
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(tmp)
     return path.read_text().strip()
 
 
@@ -30,7 +40,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or load_settings()
     app = Flask(__name__)
     app.config.update(
-        SECRET_KEY=_secret_key(settings),
+        SECRET_KEY=secret_key(settings),
         FULLRECORD_LANGUAGE=settings.language,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",

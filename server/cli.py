@@ -109,7 +109,7 @@ def worker(obj: CliContext, burst):
 @pass_ctx
 def up(obj: CliContext, host, port, data_dir):
     """The whole stack in the foreground: private Redis, the API and one worker. Ctrl-C stops it all."""
-    from server import stack
+    from server import secret_key, stack
     from server.checks import check_database_part, check_store_part
     from storage.migrate import upgrade
 
@@ -129,6 +129,7 @@ def up(obj: CliContext, host, port, data_dir):
         before, after = upgrade(rt.engine)
         if before is None:
             click.echo(obj.msg("up.created_db", url=rt.settings.database_url))
+        secret_key(settings)  # made once here, not raced by the API's worker processes
         running.start_api()
         running.start_worker()
         url = f"http://{host}:{port}"
