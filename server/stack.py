@@ -97,7 +97,10 @@ class Stack:
             raise StackError("redis-server is not installed: run `make up`, which installs it")
         directory = self.redis_socket.parent
         directory.mkdir(parents=True, exist_ok=True)
-        self.redis_socket.unlink(missing_ok=True)
+        if self._redis_answers():
+            raise StackError(f"another `fullrecord up` is already running on {self.data_dir} "
+                             f"(its Redis answers on {self.redis_socket})")
+        self.redis_socket.unlink(missing_ok=True)  # left by a stack that was killed
         child = self._spawn("redis", [
             binary, "--port", "0", "--unixsocket", str(self.redis_socket), "--unixsocketperm", "700",
             "--dir", str(directory), "--appendonly", "yes", "--appendfsync", "everysec",
@@ -108,12 +111,21 @@ class Stack:
             if not child.running():
                 tail = (directory / "redis.log").read_text(errors="replace").strip().splitlines()[-3:]
                 raise StackError(f"redis-server exited at start: {' | '.join(tail)}")
-            try:
-                if Redis(unix_socket_path=str(self.redis_socket), socket_timeout=1).ping():
-                    return child
-            except (RedisError, OSError):
-                time.sleep(0.1)
+            if self._redis_answers():
+                return child
+            time.sleep(0.1)
         raise StackError(f"redis-server did not answer on {self.redis_socket} within {READY_TIMEOUT:.0f} s")
+
+    def _redis_answers(self) -> bool:
+        if not self.redis_socket.exists():
+            return False
+        connection = Redis(unix_socket_path=str(self.redis_socket), socket_timeout=1)
+        try:
+            return bool(connection.ping())
+        except (RedisError, OSError):
+            return False
+        finally:
+            connection.close()
 
     def start_api(self) -> Child:
         return self._spawn("api", [*_fullrecord(), "serve", "--host", self.host, "--port", str(self.port)])

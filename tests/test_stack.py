@@ -159,3 +159,32 @@ def test_up_refuses_to_start_when_the_database_is_unreachable(tmp_path):
     lines = errors.strip().splitlines()
     assert len(lines) == 1 and f"database unreachable at postgresql+psycopg://fr:***@127.0.0.1:{port}" in lines[0]
     assert wait_gone(seen) == set()
+
+
+def run_up_expecting_failure(tmp_path, port) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FULLRECORD_")}
+    result = subprocess.run([fullrecord_script(), "up", "--port", str(port), "--data", str(tmp_path / "data")],
+                            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stdout + result.stderr
+    return result.stderr
+
+
+def test_up_stops_cleanly_when_the_port_is_taken(tmp_path):
+    import socket
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        errors = run_up_expecting_failure(tmp_path, taken.getsockname()[1])
+    assert "fullrecord: api exited at start" in errors
+
+
+def test_a_second_up_on_the_same_data_is_refused(tmp_path):
+    port, first = start_up(tmp_path)
+    try:
+        wait_healthy(port, first)
+        errors = run_up_expecting_failure(tmp_path, free_port())
+        assert "already running" in errors
+        assert wait_healthy(port, first)["status"] == "ok"  # the first stack is untouched
+    finally:
+        interrupt(first)
+    assert first.returncode == 0
