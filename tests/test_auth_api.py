@@ -160,3 +160,20 @@ def test_openapi_document_lists_the_api_with_bearer_security(client):
     assert spec["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
     for path in ("/api/v1/auth/tokens", "/api/v1/auth/me", "/api/v1/stations", "/api/v1/users"):
         assert path in spec["paths"]
+
+
+JUNK_BODIES = [None, [], "text", 42, {"name": None}, {"username": ["a"], "password": {"x": 1}},
+               {"name": "x" * 100_000}, {"role": "admin", "username": "\x00", "password": "p" * 20},
+               {"username": "a\x00b", "password": "p\x00" * 10}, {"name": "站\x00"}]
+
+
+def test_no_junk_input_gets_a_5xx(client, admin_token):
+    spec = client.get("/api/v1/openapi.json").get_json()
+    for path, operations in spec["paths"].items():
+        concrete = path.replace("{token_id}", "nope").replace("{station_id}", "nope")
+        for method in operations:
+            for body in JUNK_BODIES:
+                for headers in ({}, bearer(admin_token), bearer("fr_forged")):
+                    answer = client.open(concrete, method=method.upper(), json=body, headers=headers)
+                    assert answer.status_code < 500, (method, path, body, answer.get_json())
+                    assert answer.get_json()["message"] if answer.status_code >= 400 else True

@@ -19,9 +19,10 @@ def test_all_parts_up(client):
 
 def test_redis_down(make_settings, tmp_path):
     port = free_port()
-    app = create_app(make_settings(**{"redis.url": f"redis://127.0.0.1:{port}/0"}))
+    app = create_app(make_settings(**{"redis.url": f"redis://:hunter2@127.0.0.1:{port}/0"}))
     answer = app.test_client().get("/healthz")
     assert answer.status_code == 503 and answer.get_json()["status"] == "unavailable"
+    assert "hunter2" not in answer.get_data(as_text=True)
     redis = checks(answer)["redis"]
     assert redis["status"] == "unavailable" and str(port) in redis["address"] and redis["error"]
     assert checks(answer)["database"]["status"] == "ok"

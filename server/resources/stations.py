@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from server import accounts
 from server.auth import roles
+from server.resources.fields import Text
 from server.runtime import runtime
 from storage.models import Station
 
@@ -15,21 +16,21 @@ blp = Blueprint("stations", __name__, url_prefix="/stations", description="Colle
 
 
 class StationSchema(ma.Schema):
-    id = ma.fields.String(dump_only=True)
-    name = ma.fields.String(required=True, validate=ma.validate.Length(1, 100))
-    location = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=200))
+    id = Text(dump_only=True)
+    name = Text(required=True, validate=ma.validate.Length(1, 100))
+    location = Text(allow_none=True, validate=ma.validate.Length(max=200))
     created_at = ma.fields.AwareDateTime(dump_only=True)
     last_seen_at = ma.fields.AwareDateTime(dump_only=True, allow_none=True)
 
 
 class NewStationSchema(StationSchema):
-    token = ma.fields.String(dump_only=True, metadata={"description": "Shown once."})
-    token_id = ma.fields.String(dump_only=True)
+    token = Text(dump_only=True, metadata={"description": "Shown once."})
+    token_id = Text(dump_only=True)
 
 
 class NewTokenSchema(ma.Schema):
-    id = ma.fields.String()
-    token = ma.fields.String()
+    id = Text()
+    token = Text()
 
 
 @blp.route("")

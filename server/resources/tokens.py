@@ -8,6 +8,7 @@ from flask_smorest import Blueprint, abort
 from server import accounts
 from server.auth import USER_ROLES, current_principal, public, roles
 from server.i18n import t
+from server.resources.fields import Text
 from server.runtime import runtime
 from storage.models import ApiToken
 
@@ -15,22 +16,22 @@ blp = Blueprint("tokens", __name__, url_prefix="/auth", description="Sign in and
 
 
 class LoginSchema(ma.Schema):
-    username = ma.fields.String(required=True, validate=ma.validate.Length(1, 64))
-    password = ma.fields.String(required=True, load_only=True, validate=ma.validate.Length(1, 1024))
+    username = Text(required=True, validate=ma.validate.Length(1, 64))
+    password = Text(required=True, load_only=True, validate=ma.validate.Length(1, 1024))
 
 
 class IssuedTokenSchema(ma.Schema):
-    id = ma.fields.String()
-    token = ma.fields.String(metadata={"description": "Shown once; only its hash is stored."})
+    id = Text()
+    token = Text(metadata={"description": "Shown once; only its hash is stored."})
     expires_at = ma.fields.AwareDateTime(allow_none=True)
 
 
 class PrincipalSchema(ma.Schema):
-    kind = ma.fields.String()
-    id = ma.fields.String()
-    name = ma.fields.String()
-    role = ma.fields.String()
-    token_id = ma.fields.String()
+    kind = Text()
+    id = Text()
+    name = Text()
+    role = Text()
+    token_id = Text()
 
 
 @blp.route("/tokens")

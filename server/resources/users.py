@@ -9,6 +9,7 @@ from sqlalchemy import select
 from server import accounts
 from server.auth import roles
 from server.passwords import MIN_PASSWORD_LENGTH
+from server.resources.fields import Text
 from server.runtime import runtime
 from storage.models import ROLES, User
 
@@ -16,13 +17,13 @@ blp = Blueprint("users", __name__, url_prefix="/users", description="User accoun
 
 
 class UserSchema(ma.Schema):
-    id = ma.fields.String(dump_only=True)
-    username = ma.fields.String(required=True, validate=[
+    id = Text(dump_only=True)
+    username = Text(required=True, validate=[
         ma.validate.Length(1, 64),
         ma.validate.Regexp(r"^[A-Za-z0-9_.\-]+$", error="use letters, digits, '.', '_' or '-'")])
-    display_name = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=100))
-    role = ma.fields.String(required=True, validate=ma.validate.OneOf(ROLES))
-    password = ma.fields.String(required=True, load_only=True,
+    display_name = Text(allow_none=True, validate=ma.validate.Length(max=100))
+    role = Text(required=True, validate=ma.validate.OneOf(ROLES))
+    password = Text(required=True, load_only=True,
                                 validate=ma.validate.Length(MIN_PASSWORD_LENGTH, 1024))
     active = ma.fields.Boolean(dump_only=True)
     created_at = ma.fields.AwareDateTime(dump_only=True)

@@ -1,0 +1,21 @@
+"""Marshmallow fields shared by the API's schemas."""
+from __future__ import annotations
+
+import re
+
+import marshmallow as ma
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+class Text(ma.fields.String):
+    """A string without NUL or other control characters (tab and newlines allowed): PostgreSQL
+    cannot store NUL, and none of them belongs in a name, a place or a password."""
+
+    default_error_messages = {"control": "must not contain control characters such as NUL"}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if _CONTROL.search(text):
+            raise self.make_error("control")
+        return text
