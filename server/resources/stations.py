@@ -53,12 +53,12 @@ class Stations(MethodView):
             return {**{name: getattr(station, name) for name in fields}, "token": token, "token_id": row.id}
 
 
-@blp.route("/<station_id>/tokens")
+@blp.route("/<uuid:station_id>/tokens")
 class StationTokens(MethodView):
     @roles("admin")
     @blp.response(201, NewTokenSchema)
     def post(self, station_id):
         """Issue another token for a station (to rotate: issue, deploy, then revoke the old one)."""
         with runtime().session() as session, session.begin():
-            row, token = accounts.new_station_token(session, station_id)
+            row, token = accounts.new_station_token(session, str(station_id))
             return {"id": row.id, "token": token}

@@ -51,12 +51,13 @@ class Tokens(MethodView):
             return {"id": row.id, "token": token, "expires_at": row.expires_at}
 
 
-@blp.route("/tokens/<token_id>")
+@blp.route("/tokens/<uuid:token_id>")
 class Token(MethodView):
     @roles(*USER_ROLES)
     @blp.response(204)
     def delete(self, token_id):
         """Revoke a token: admins any token, others only their own."""
+        token_id = str(token_id)
         principal = current_principal()
         with runtime().session() as session, session.begin():
             row = session.get(ApiToken, token_id)
