@@ -27,6 +27,7 @@ ENV_OVERRIDES = {
     "FULLRECORD_REDIS_URL": "redis.url",
     "FULLRECORD_OBJECT_STORE": "object_store.backend",
     "FULLRECORD_LOCAL_STORE_ROOT": "object_store.local.root",
+    "FULLRECORD_STAGING_DIR": "uploads.staging_dir",
     "FULLRECORD_S3_ENDPOINT": "object_store.s3.endpoint",
     "FULLRECORD_S3_SECURE": "object_store.s3.secure",
     "FULLRECORD_S3_BUCKET": "object_store.s3.bucket",
@@ -98,6 +99,9 @@ class RetentionSettings(_Strict):
 class UploadSettings(_Strict):
     max_size: int = Field(64 << 30, gt=0)
     expires_hours: int = Field(168, gt=0)
+    staging_dir: str | None = None
+    max_open_per_station: int = Field(64, ge=1)
+    lock_lease_seconds: float = Field(30, ge=1)
 
 
 class AuthSettings(_Strict):
@@ -175,6 +179,11 @@ class Settings(_Strict):
     def local_store_root(self) -> Path:
         root = self.object_store.local.root
         return Path(root).expanduser().resolve() if root else self.data_dir / "objects"
+
+    @property
+    def staging_dir(self) -> Path:
+        directory = self.uploads.staging_dir
+        return Path(directory).expanduser().resolve() if directory else self.data_dir / "staging"
 
     @property
     def zone(self) -> ZoneInfo:

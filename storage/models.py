@@ -100,7 +100,10 @@ class Clip(Base):
     original_key: Mapped[str] = mapped_column(String(512))
     filename: Mapped[str] = mapped_column(String(255))
     device_id: Mapped[str | None] = mapped_column(ForeignKey("devices.id", ondelete="RESTRICT"))
+    device_serial: Mapped[str | None] = mapped_column(String(64))
     officer_id: Mapped[str | None] = mapped_column(String(64))
+    flags: Mapped[dict] = mapped_column(JSON, default=dict, server_default="{}")
+    """Things an admin should look at (unknown device, assumed time zone ...); never a reason to refuse."""
     station_id: Mapped[str | None] = mapped_column(ForeignKey("stations.id", ondelete="RESTRICT"))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -135,8 +138,9 @@ class CustodyEvent(Base):
     """One entry of the append-only, hash-chained custody log."""
 
     __tablename__ = "custody_events"
+    __table_args__ = (UniqueConstraint("prev_hash", name="uq_custody_events_prev_hash"),)
 
-    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     actor_type: Mapped[str] = mapped_column(String(16))
     actor_id: Mapped[str] = mapped_column(String(64))
@@ -146,4 +150,5 @@ class CustodyEvent(Base):
     details: Mapped[dict] = mapped_column(JSON, default=dict)
     source_address: Mapped[str | None] = mapped_column(String(64))
     prev_hash: Mapped[str] = mapped_column(String(64))
+    """Unique, so two writers can never both extend the chain from the same event."""
     hash: Mapped[str] = mapped_column(String(64), unique=True)

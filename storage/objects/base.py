@@ -108,6 +108,14 @@ class ObjectStore(abc.ABC):
     def address(self) -> str:
         """Where the store is, for health reports and error messages (no secrets)."""
 
+    def put_original_file(self, path, *, digests, retain_until: datetime | None = None,
+                          legal_hold: bool = False) -> PutResult:
+        """Store a fully received, fsync'd staging file as an original. `digests` are the hashes
+        computed while it was received; backends that must copy the bytes check them again."""
+        with open(path, "rb") as stream:
+            return self.put_original(stream, expected_sha256=digests.sha256, retain_until=retain_until,
+                                     legal_hold=legal_hold)
+
     def read_all(self, key: str) -> bytes:
         """Whole object in memory: for small objects and tests only."""
         return b"".join(self.get(key))

@@ -28,10 +28,23 @@ def new_sm3():
     return hashlib.new("sm3")
 
 
+@dataclass
+class HashState:
+    """Digests of the first `size` bytes of a stream, able to take more (hashlib objects
+    cannot be saved, so this lives in memory; after a restart it is rebuilt once)."""
+
+    sha256: "hashlib._Hash"
+    sm3: "hashlib._Hash"
+    size: int
+
+    def copy(self) -> "HashState":
+        return HashState(self.sha256.copy(), self.sm3.copy(), self.size)
+
+
 class _DigestThread(threading.Thread):
-    def __init__(self, factory, depth: int):
-        super().__init__(daemon=True, name=f"hash-{factory().name}")
-        self.hasher = factory()
+    def __init__(self, hasher, depth: int):
+        super().__init__(daemon=True, name=f"hash-{hasher.name}")
+        self.hasher = hasher
         self.chunks: queue.Queue = queue.Queue(depth)
 
     def run(self) -> None:
@@ -48,10 +61,12 @@ class ParallelHasher:
     wants room for a whole part, so hashing runs while the network waits.
     """
 
-    def __init__(self, queue_bytes: int = QUEUE_BYTES, chunk_size: int = 1 << 20) -> None:
+    def __init__(self, queue_bytes: int = QUEUE_BYTES, chunk_size: int = 1 << 20,
+                 resume: "HashState | None" = None) -> None:
         depth = max(2, queue_bytes // max(1, chunk_size))
-        self._threads = [_DigestThread(hashlib.sha256, depth), _DigestThread(new_sm3, depth)]
-        self._size = 0
+        sha, sm3, size = (resume.sha256, resume.sm3, resume.size) if resume else (hashlib.sha256(), new_sm3(), 0)
+        self._threads = [_DigestThread(sha, depth), _DigestThread(sm3, depth)]
+        self._size = size
         self._result: Digests | None = None
         for thread in self._threads:
             thread.start()
@@ -70,6 +85,11 @@ class ParallelHasher:
             sha, sm3 = (thread.hasher.hexdigest() for thread in self._threads)
             self._result = Digests(self._size, sha, sm3)
         return self._result
+
+    def state(self) -> "HashState":
+        """The running digests after finish(), to continue with more bytes later."""
+        self.finish()
+        return HashState(self._threads[0].hasher, self._threads[1].hasher, self._size)
 
     def _stop(self) -> None:
         for thread in self._threads:

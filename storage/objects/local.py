@@ -10,9 +10,7 @@ write leaves at most a temp file, never a visible object.
 """
 from __future__ import annotations
 
-import ctypes
 import errno
-import functools
 import json
 import os
 import tempfile
@@ -20,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
+from storage.durability import WRITEBACK_EVERY, fsync_dir, start_writeback
 from storage.exceptions import (ObjectExists, ObjectLocked, ObjectNotFound, RetentionShortened,
                                 StoreUnavailable)
 from storage.objects.base import (ObjectInfo, ObjectStore, PutResult, check_expected, check_key,
@@ -27,34 +26,6 @@ from storage.objects.base import (ObjectInfo, ObjectStore, PutResult, check_expe
 from storage.objects.hashing import ParallelHasher
 
 READ_ONLY = 0o444
-WRITEBACK_EVERY = 8 << 20
-"""Bytes written between asking the kernel to start flushing them, so that the final
-fdatasync finds little left to do instead of a whole file of dirty pages."""
-_SYNC_FILE_RANGE_WRITE = 2
-
-
-@functools.cache
-def _sync_file_range():
-    try:
-        function = ctypes.CDLL(None, use_errno=True).sync_file_range
-    except (OSError, AttributeError):  # not Linux: the final fdatasync does all the work
-        return None
-    function.argtypes = (ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_uint)
-    return function
-
-
-def _start_writeback(fd: int, offset: int, length: int) -> None:
-    function = _sync_file_range()
-    if function is not None:
-        function(fd, offset, length, _SYNC_FILE_RANGE_WRITE)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _utc(value: datetime) -> datetime:
@@ -98,7 +69,7 @@ class LocalObjectStore(ObjectStore):
                         view = view[write(fd, view):]
                     written += len(chunk)
                     if written - flushed >= WRITEBACK_EVERY:
-                        _start_writeback(fd, flushed, written - flushed)
+                        start_writeback(fd, flushed, written - flushed)
                         flushed = written
                 os.fdatasync(fd)
                 digests = hasher.finish()
@@ -120,7 +91,7 @@ class LocalObjectStore(ObjectStore):
             raise ObjectExists(f"object {key!r} already exists and objects are write-once") from None
         finally:
             tmp.unlink(missing_ok=True)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
 
     def _make_dirs(self, directory: Path) -> None:
         missing = []
@@ -132,7 +103,7 @@ class LocalObjectStore(ObjectStore):
                 new.mkdir()
             except FileExistsError:
                 continue
-            _fsync_dir(new.parent)
+            fsync_dir(new.parent)
 
     def put(self, key, stream, *, retain_until=None, legal_hold=False,
             content_type="application/octet-stream") -> PutResult:
@@ -166,13 +137,43 @@ class LocalObjectStore(ObjectStore):
             except ObjectExists:  # a concurrent writer stored the same content first
                 created = False
         if not created:
-            if retain_until is not None:
-                current = self._read_lock(key)[0]
-                if current is None or current < _utc(retain_until):
-                    self.set_retention(key, retain_until)
-            if legal_hold:
-                self.set_legal_hold(key, True)
+            self._extend_locks(key, retain_until, legal_hold)
         return PutResult(key, result.size, result.sha256, result.sm3, created)
+
+    def put_original_file(self, path, *, digests, retain_until=None, legal_hold=False) -> PutResult:
+        """A rename when the staging file is on the store's filesystem: no second copy, no re-read
+        (the received bytes were hashed on the way in; the verify job re-reads them later)."""
+        path = Path(path)
+        if path.stat().st_dev != self._objects.stat().st_dev:
+            return super().put_original_file(path, digests=digests, retain_until=retain_until,
+                                             legal_hold=legal_hold)
+        key = original_key(digests.sha256)
+        if path.stat().st_size != digests.size:
+            raise ValueError(f"staging file {path} has {path.stat().st_size} bytes, not {digests.size}")
+        created = not self.exists(key)
+        if created:
+            os.chmod(path, READ_ONLY)
+            if retain_until is not None or legal_hold:
+                self._write_lock(key, _utc(retain_until) if retain_until else None, legal_hold)
+            target = self._objects / key
+            self._make_dirs(target.parent)
+            try:
+                os.link(path, target)
+                fsync_dir(target.parent)
+            except FileExistsError:
+                created = False
+        if not created:
+            self._extend_locks(key, retain_until, legal_hold)
+        return PutResult(key, digests.size, digests.sha256, digests.sm3, created)
+
+    def _extend_locks(self, key: str, retain_until, legal_hold: bool) -> None:
+        """Content stored before: its retention may only grow, and a hold may be added."""
+        if retain_until is not None:
+            current = self._read_lock(key)[0]
+            if current is None or current < _utc(retain_until):
+                self.set_retention(key, retain_until)
+        if legal_hold:
+            self.set_legal_hold(key, True)
 
     # -- locks ---------------------------------------------------------------
 
@@ -199,7 +200,7 @@ class LocalObjectStore(ObjectStore):
         finally:
             os.close(fd)
         os.replace(tmp_name, path)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
 
     def _require(self, key: str) -> Path:
         path = self._objects / check_key(key)
@@ -277,7 +278,7 @@ class LocalObjectStore(ObjectStore):
             raise ObjectLocked(f"object {key!r} is retained until {until.isoformat()}")
         path.unlink()
         self._lock_path(key).unlink(missing_ok=True)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
 
     def check(self) -> None:
         try:
