@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from flask_smorest import Api
 
-from server.resources import stations, tokens, users
+from ingest import tus_api
+from server.resources import clips, stations, tokens, users
 
 API_PREFIX = "/api/v1"
-BLUEPRINTS = (tokens.blp, stations.blp, users.blp)
+BLUEPRINTS = (tokens.blp, stations.blp, users.blp, tus_api.blp, clips.blp)
 
 
 def init_app(app) -> None:
@@ -22,6 +23,7 @@ def init_app(app) -> None:
             "security": [{"bearer": []}],
         },
     )
+    tus_api.init_app(app)
     api = Api(app)
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint, url_prefix=f"{API_PREFIX}{blueprint.url_prefix or ''}")

@@ -79,6 +79,68 @@ MESSAGES = {
         "en": "Created user '{name}' with role {role} (id {id}).",
     },
     "cli.token_revoked": {"zh-CN": "令牌 {id} 已吊销。", "en": "Token {id} revoked."},
+    "upload.too_large": {
+        "zh-CN": "文件大小 {size} 字节超过上限 {limit} 字节。",
+        "en": "The file ({size} bytes) is larger than the limit of {limit} bytes.",
+    },
+    "upload.too_many": {
+        "zh-CN": "本采集站未完成的上传已达 {limit} 个，请先完成或终止其中一些。",
+        "en": "This station already has {limit} unfinished uploads; finish or terminate some first.",
+    },
+    "upload.not_found": {"zh-CN": "找不到上传 {id}。", "en": "No upload {id}."},
+    "upload.expired": {
+        "zh-CN": "上传 {id} 已过期，已接收的部分已删除；请重新上传。",
+        "en": "Upload {id} has expired and its partial data was removed; upload the file again.",
+    },
+    "upload.checksum_algorithm": {
+        "zh-CN": "不支持的校验算法“{algorithm}”；可用：sha1、sha256。",
+        "en": "Unsupported checksum algorithm '{algorithm}'; use sha1 or sha256.",
+    },
+    "upload.checksum_encoding": {
+        "zh-CN": "Upload-Checksum 的摘要不是有效的 base64。",
+        "en": "The Upload-Checksum digest is not valid base64.",
+    },
+    "upload.offset_mismatch": {
+        "zh-CN": "Upload-Offset 为 {given}，但服务器已持久保存到 {expected}；请先 HEAD 获取偏移再续传。",
+        "en": "Upload-Offset is {given} but the server has durably stored {expected} bytes; HEAD first, then resume.",
+    },
+    "upload.body_too_long": {
+        "zh-CN": "请求体超出了 Upload-Length（{length} 字节），本次数据未保存。",
+        "en": "The body goes past Upload-Length ({length} bytes); nothing of this request was kept.",
+    },
+    "upload.checksum_mismatch": {
+        "zh-CN": "本次数据的 {algorithm} 校验不符，未保存；偏移仍为 {offset}，请重发。",
+        "en": "This request's {algorithm} checksum does not match; nothing was kept, the offset is still {offset}.",
+    },
+    "upload.hash_mismatch": {
+        "zh-CN": "整个文件的 SHA-256 为 {actual}，与声明的 {declared} 不符：未登记为证据，已接收数据已丢弃。",
+        "en": "The whole file hashes to SHA-256 {actual}, not the declared {declared}: nothing was registered and the data was discarded.",
+    },
+    "upload.staging_failed": {
+        "zh-CN": "暂存区写入失败（{reason}），本次数据未确认；空间恢复后可从原偏移续传。",
+        "en": "Writing to staging failed ({reason}); nothing of this request was acknowledged; resume once space is back.",
+    },
+    "upload.store_failed": {
+        "zh-CN": "对象存储暂不可用（{reason}），尚未出具回执；数据已保存在暂存区，请稍后再发送最后一次请求。",
+        "en": "The object store is unavailable ({reason}); no receipt yet. The data is kept in staging: retry the last request later.",
+    },
+    "upload.locked": {
+        "zh-CN": "另一个请求正在写入此上传，请稍后重试。",
+        "en": "Another request is writing to this upload; retry shortly.",
+    },
+    "upload.completed_is_evidence": {
+        "zh-CN": "上传 {id} 已完成，其文件已是证据，不能终止或删除。",
+        "en": "Upload {id} is complete and its file is evidence; it cannot be terminated.",
+    },
+    "upload.metadata": {"zh-CN": "元数据无效：{detail}", "en": "Invalid metadata: {detail}"},
+    "upload.version": {
+        "zh-CN": "需要 Tus-Resumable: 1.0.0。",
+        "en": "Tus-Resumable: 1.0.0 is required.",
+    },
+    "upload.content_type": {
+        "zh-CN": "PATCH 的 Content-Type 必须是 application/offset+octet-stream。",
+        "en": "PATCH requires Content-Type: application/offset+octet-stream.",
+    },
     "health.ok": {"zh-CN": "正常", "en": "ok"},
     "health.down": {"zh-CN": "不可用", "en": "unavailable"},
 }

@@ -174,7 +174,10 @@ def test_no_junk_input_gets_a_5xx(client, admin_token):
     headers = ({}, bearer(admin_token), bearer("fr_forged"), {"Authorization": "Bearer fr_a\x00b"})
     for path, operations in spec["paths"].items():
         for method, ident, body, header in itertools.product(operations, identifiers, JUNK_BODIES, headers):
-            concrete = path.replace("{token_id}", ident).replace("{station_id}", ident)
+            concrete = path
+            for name in ("token_id", "station_id", "upload_id", "clip_id"):
+                concrete = concrete.replace("{%s}" % name, ident)
             answer = client.open(concrete, method=method.upper(), json=body, headers=header)
             assert answer.status_code < 500, (method, concrete, body, answer.get_json())
-            assert answer.status_code < 400 or answer.get_json()["message"]
+            assert answer.status_code < 400 or method == "head" or answer.get_json()["message"], \
+                (method, concrete, answer.status_code, answer.get_data()[:200])

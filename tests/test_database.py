@@ -6,7 +6,8 @@ import pytest
 from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
-from storage.db import make_engine, make_sessionmaker
+from storage.custody import GENESIS_HASH, append_event, event_hash
+from storage.db import make_engine, make_sessionmaker, utcnow
 from storage.migrate import current_revision, head_revision, upgrade
 from storage.models import ApiToken, Clip, CustodyEvent, Derivative, Device, Station, User
 
@@ -80,15 +81,41 @@ def test_clip_derivative_and_custody_rows(session):
     session.add(Derivative(clip_id="c1", kind="review", profile="review", object_key="derived/c1/review.mp4",
                            sha256="d" * 64, size=5, source_sha256="a" * 64, tool_version="ffmpeg 5.1",
                            argv=["ffmpeg", "-i", "in", "out.mp4"]))
-    session.add(CustodyEvent(actor_type="station", actor_id="s1", action="received", clip_id="c1",
-                             details={"filename": "x.mp4"}, prev_hash="0" * 64, hash="e" * 64))
+    first = append_event(session, actor_type="station", actor_id="s1", action="received", clip_id="c1",
+                         details={"filename": "x.mp4"})
+    second = append_event(session, actor_type="worker", actor_id="w1", action="verified", clip_id="c1")
     session.commit()
+    assert (first.seq, first.prev_hash) == (1, GENESIS_HASH)
+    assert (second.seq, second.prev_hash) == (2, first.hash)
     session.expire_all()
     stored = session.get(Clip, "c1")
     assert stored.device.serial == "DSJ-001"
     assert stored.derivatives[0].argv == ["ffmpeg", "-i", "in", "out.mp4"]
-    event = session.scalars(select(CustodyEvent)).one()
-    assert event.seq >= 1 and event.details == {"filename": "x.mp4"}
+    event = session.scalars(select(CustodyEvent).order_by(CustodyEvent.seq)).first()
+    assert event.details == {"filename": "x.mp4"} and event_hash(event) == event.hash  # survives the round trip
+
+
+def test_the_custody_chain_cannot_fork(engine):
+    factory = make_sessionmaker(engine)
+    with factory() as one, factory() as two:
+        append_event(one, actor_type="worker", actor_id="a", action="verified")
+        one.commit()
+        prev = one.scalars(select(CustodyEvent.hash)).one()
+        # a second writer that read the same head tries to extend it too
+        two.add(CustodyEvent(seq=9, occurred_at=utcnow(), actor_type="worker", actor_id="b", action="x",
+                             details={}, prev_hash=prev, hash="f" * 64))
+        two.add(CustodyEvent(seq=10, occurred_at=utcnow(), actor_type="worker", actor_id="c", action="y",
+                             details={}, prev_hash=prev, hash="e" * 64))
+        with pytest.raises(IntegrityError):
+            two.commit()
+
+
+def test_models_and_migrations_agree(engine):
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+    from storage.db import Base
+    with engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
 
 
 def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path):

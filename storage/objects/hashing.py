@@ -86,6 +86,10 @@ class ParallelHasher:
             self._result = Digests(self._size, sha, sm3)
         return self._result
 
+    @staticmethod
+    def digests_of(state: "HashState") -> Digests:
+        return Digests(state.size, state.sha256.hexdigest(), state.sm3.hexdigest())
+
     def state(self) -> "HashState":
         """The running digests after finish(), to continue with more bytes later."""
         self.finish()
