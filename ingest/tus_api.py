@@ -74,9 +74,17 @@ def _receipt_headers(receipt) -> dict:
             "X-Clip-Size": receipt.size, "X-Clip-Stored-At": receipt.stored_at.isoformat()}
 
 
+def _limit_stalls(idle_seconds: float) -> None:
+    """A client that stops sending mid-body must not hold a server thread forever."""
+    sock = request.environ.get("gunicorn.socket")
+    if sock is not None:
+        sock.settimeout(idle_seconds)
+
+
 def _write(upload, offset: int, checksum):
     """Receive a body and, when the file is whole, complete it. Holds the upload's lock."""
     rt, cache = runtime(), _cache()
+    _limit_stalls(rt.settings.uploads.idle_timeout_seconds)
     owner = locks.new_owner()
     if not locks.acquire(rt.session, upload.id, owner, rt.settings.uploads.lock_lease_seconds):
         raise uploads.UploadError(423, "upload.locked")

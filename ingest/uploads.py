@@ -182,7 +182,7 @@ def _copy_body(rt, upload_id, lock_owner, body, received: _Received, remaining: 
     while received.written < remaining:
         try:
             chunk = body.read(min(chunk_size, remaining - received.written))
-        except (ValueError, EOFError, ClientDisconnected):
+        except (OSError, ValueError, EOFError, ClientDisconnected):  # dropped, reset or stalled past the timeout
             return True
         if not chunk:  # the body ended: a PATCH may carry any part of what remains
             return False
@@ -196,7 +196,7 @@ def _copy_body(rt, upload_id, lock_owner, body, received: _Received, remaining: 
 def _has_more(body: BinaryIO) -> bool:
     try:
         return bool(body.read(1))
-    except (ValueError, EOFError, ClientDisconnected):
+    except (OSError, ValueError, EOFError, ClientDisconnected):
         return False
 
 

@@ -102,6 +102,7 @@ class UploadSettings(_Strict):
     staging_dir: str | None = None
     max_open_per_station: int = Field(64, ge=1)
     lock_lease_seconds: float = Field(30, ge=1)
+    idle_timeout_seconds: float = Field(60, gt=0)
 
 
 class AuthSettings(_Strict):

@@ -5,6 +5,7 @@ import hashlib
 import io
 import os
 import threading
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -22,6 +23,17 @@ from storage.ingest_models import OutboxEntry, Upload
 from storage.models import Clip, CustodyEvent, Device
 
 TUS = {"Tus-Resumable": "1.0.0"}
+
+
+@pytest.fixture(params=["local", "s3"])
+def settings(request, make_settings, database_url, redis_url):
+    """Every upload test on each object store: the local directory and a real SeaweedFS."""
+    values = {"database.url": database_url, "redis.url": redis_url}
+    if request.param == "s3":
+        seaweedfs = request.getfixturevalue("seaweedfs")
+        s3 = seaweedfs.settings(f"tus-{uuid.uuid4().hex[:20]}")
+        values.update({"object_store.backend": "s3", **{f"object_store.s3.{k}": v for k, v in s3.items()}})
+    return make_settings(**values)
 
 
 @pytest.fixture
