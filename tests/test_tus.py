@@ -260,3 +260,16 @@ def test_another_station_cannot_see_an_upload(live, station, rt):
     url = create(live, station, b"abc").headers["Location"]
     assert requests.head(url, headers={**TUS, **auth(other)}).status_code == 404
     assert patch(url, other, b"abc", 0).status_code == 404
+
+
+def test_lock_of_a_dead_process_on_this_host_is_taken_over_at_once(live, station, rt):
+    import socket
+    import subprocess
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    data = os.urandom(1000)
+    url = create(live, station, data).headers["Location"]
+    with rt.session() as session, session.begin():
+        session.execute(update(Upload).where(Upload.id == url.rsplit("/", 1)[1]).values(
+            lock_owner=f"{socket.gethostname()[:32]}:{dead.pid}:x", lock_expires_at=utcnow() + timedelta(minutes=5)))
+    assert patch(url, station, data, 0).status_code == 204

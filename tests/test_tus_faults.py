@@ -1,0 +1,122 @@
+"""Faults against the production server (`fullrecord serve`, gunicorn): kill -9 in the middle
+of a PATCH at random offsets, restart, resume with tuspy; one clip, hashes equal."""
+import base64
+import hashlib
+import io
+import os
+import random
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+import requests
+from tusclient import client as tus_client
+
+from tests.cli import fullrecord_script, run_cli
+from tests.services.ports import free_port
+
+pytestmark = pytest.mark.slow
+TUS = {"Tus-Resumable": "1.0.0"}
+SIZE = 24 * 1024 * 1024
+
+
+class Server:
+    def __init__(self, env, port):
+        self.env, self.port, self.process = env, port, None
+        self.url = f"http://127.0.0.1:{port}"
+
+    def start(self):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FULLRECORD_")}
+        env.update(self.env)
+        self.process = subprocess.Popen([fullrecord_script(), "serve", "--port", str(self.port)], env=env,
+                                        start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, "fullrecord serve exited"
+            try:
+                if requests.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        raise AssertionError("fullrecord serve did not become healthy")
+
+    def kill(self):
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+
+@pytest.fixture
+def server(tmp_path, database_url, redis_url):
+    env = {"FULLRECORD_DATA_DIR": str(tmp_path / "data"), "FULLRECORD_DATABASE_URL": database_url,
+           "FULLRECORD_REDIS_URL": redis_url}
+    assert run_cli("db", "upgrade", env=env).returncode == 0
+    token = run_cli("admin", "add-station", "采集站-故障", env=env).stdout.strip().splitlines()[-1]
+    running = Server(env, free_port())
+    running.start()
+    running.token = token
+    yield running
+    if running.process.poll() is None:
+        running.kill()
+
+
+def metadata(data):
+    return {"filename": "DSJ009.mp4", "device_id": "DSJ-009", "recorded_at": "2026-11-20T10:00:00+08:00",
+            "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def patch_until_killed(url, token, data, offset, kill_at, sent_enough: threading.Event, killed: threading.Event):
+    """Stream from offset; after kill_at bytes, signal and hold the connection open until the kill."""
+    def body():
+        position = offset
+        while position < len(data):
+            piece = data[position:position + 256 * 1024]
+            yield piece
+            position += len(piece)
+            if position >= kill_at:
+                sent_enough.set()
+                killed.wait(30)  # the server dies under us
+                return
+    try:
+        requests.patch(url, data=body(), timeout=60, headers={
+            **TUS, "Authorization": f"Bearer {token}", "Upload-Offset": str(offset),
+            "Content-Type": "application/offset+octet-stream"})
+    except requests.RequestException:
+        pass
+
+
+def test_kill_9_mid_patch_then_resume_with_tuspy(server, tmp_path):
+    data = os.urandom(SIZE)
+    auth = {"Authorization": f"Bearer {server.token}"}
+    encoded = ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in metadata(data).items())
+    created = requests.post(f"{server.url}/api/v1/uploads", headers={
+        **TUS, **auth, "Upload-Length": str(SIZE), "Upload-Metadata": encoded})
+    assert created.status_code == 201, created.text
+    location = created.headers["Location"]
+    rng = random.Random(20261121)
+    offset = 0
+    for _ in range(3):
+        kill_at = rng.randint(offset + 1024 * 1024, offset + SIZE // 4)
+        sent_enough, killed = threading.Event(), threading.Event()
+        client = threading.Thread(target=patch_until_killed,
+                                  args=(location, server.token, data, offset, kill_at, sent_enough, killed))
+        client.start()
+        assert sent_enough.wait(60)
+        time.sleep(0.3)  # let the server write (and maybe fsync) part of it
+        server.kill()
+        killed.set()
+        client.join(60)
+        server.start()
+        head = requests.head(location, headers={**TUS, **auth})
+        assert head.status_code == 200
+        durable = int(head.headers["Upload-Offset"])
+        assert offset <= durable <= kill_at
+        offset = durable
+    uploader = tus_client.TusClient(f"{server.url}/api/v1/uploads", headers=auth).uploader(
+        file_stream=io.BytesIO(data), url=location, chunk_size=4 * 1024 * 1024, metadata=metadata(data))
+    uploader.upload()
+    clips = requests.get(f"{server.url}/api/v1/clips", params={"sha256": hashlib.sha256(data).hexdigest()},
+                         headers=auth).json()
+    assert len(clips) == 1
+    assert clips[0]["sm3"] == hashlib.new("sm3", data).hexdigest() and clips[0]["size"] == SIZE
