@@ -18,8 +18,21 @@ def queue(name: str, connection: Redis) -> Queue:
 
 
 def run_worker(settings: Settings, *, burst: bool = False, name: str | None = None) -> bool:
-    """Work the configured queues until stopped (or, with burst, until they are empty)."""
+    """Work the configured queues until stopped (or, with burst, until they are empty), sweeping
+    expired uploads and the outbox beside it."""
+    from server.runtime import Runtime
+    from workers.sweeper import Sweeper, sweep
+
     connection = redis_connection(settings)
+    rt = Runtime(settings)
     queues = [queue(name_, connection) for name_ in settings.workers.queues]
     worker = Worker(queues, connection=connection, serializer=JSONSerializer, name=name)
-    return worker.work(burst=burst, with_scheduler=True)
+    if burst:
+        sweep(rt, connection)
+        return worker.work(burst=True)
+    sweeper = Sweeper(rt, connection, settings.workers.sweep_seconds)
+    sweeper.start()
+    try:
+        return worker.work(with_scheduler=True)
+    finally:
+        sweeper.stop()

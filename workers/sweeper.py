@@ -1,0 +1,36 @@
+"""Periodic housekeeping run by every `fullrecord worker`: expire abandoned uploads and enqueue
+outbox rows that could not be enqueued when they were written. Safe to run on many hosts."""
+from __future__ import annotations
+
+import logging
+import threading
+
+from ingest import uploads
+from workers import outbox
+
+log = logging.getLogger(__name__)
+
+
+def sweep(rt, connection) -> dict:
+    expired = uploads.expire(rt)
+    enqueued = outbox.dispatch(rt, connection)
+    if expired or enqueued:
+        log.info("sweep: %d expired uploads removed, %d jobs enqueued", expired, enqueued)
+    return {"expired_uploads": expired, "enqueued": enqueued}
+
+
+class Sweeper(threading.Thread):
+    def __init__(self, rt, connection, interval: float):
+        super().__init__(daemon=True, name="fullrecord-sweeper")
+        self.rt, self.connection, self.interval = rt, connection, interval
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.wait(self.interval):
+            try:
+                sweep(self.rt, self.connection)
+            except Exception:  # a failed sweep is retried at the next interval, never fatal
+                log.exception("sweep failed")
+
+    def stop(self) -> None:
+        self.stopping.set()
