@@ -76,7 +76,10 @@ class ClipMetadataSchema(ma.Schema):
 
     @ma.post_load
     def _normalise(self, data, **kwargs):
-        data["filename"] = safe_filename(data["filename"])
+        try:
+            data["filename"] = safe_filename(data["filename"])
+        except ma.ValidationError as exc:
+            raise ma.ValidationError(exc.messages, field_name="filename") from None
         data["sha256"] = data["sha256"].lower()
         extra = {k: v for k, v in data.items() if k not in self.fields}
         if len(extra) > MAX_EXTRA_KEYS:

@@ -5,6 +5,7 @@ import hashlib
 import io
 import os
 import threading
+import time
 import uuid
 from datetime import timedelta
 
@@ -273,3 +274,41 @@ def test_lock_of_a_dead_process_on_this_host_is_taken_over_at_once(live, station
         session.execute(update(Upload).where(Upload.id == url.rsplit("/", 1)[1]).values(
             lock_owner=f"{socket.gethostname()[:32]}:{dead.pid}:x", lock_expires_at=utcnow() + timedelta(minutes=5)))
     assert patch(url, station, data, 0).status_code == 204
+
+
+def test_a_second_patch_while_one_is_writing_gets_423_and_corrupts_nothing(live, station, rt):
+    data = os.urandom(2 * 1024 * 1024)
+    url = create(live, station, data).headers["Location"]
+    writing, release = threading.Event(), threading.Event()
+
+    def slow_body():
+        yield data[:1024 * 1024]
+        writing.set()
+        release.wait(30)
+        yield data[1024 * 1024:]
+    first = {}
+    thread = threading.Thread(target=lambda: first.update(answer=patch(url, station, slow_body(), 0)))
+    thread.start()
+    assert writing.wait(30)
+    time.sleep(0.3)
+    second = patch(url, station, b"\0" * 4096, 0)
+    release.set()
+    thread.join(30)
+    assert second.status_code == 423 and second.json()["message"]
+    assert first["answer"].status_code == 204
+    assert first["answer"].headers["X-Clip-Sha256"] == hashlib.sha256(data).hexdigest()
+
+
+def test_open_uploads_per_station_are_limited(live, station, rt):
+    limit = rt.settings.uploads.max_open_per_station
+    for _ in range(limit):
+        assert create(live, station, b"x").status_code == 201
+    refused = create(live, station, b"x")
+    assert refused.status_code == 429 and str(limit) in refused.json()["message"]
+
+
+@pytest.mark.parametrize("key, value", [("note", "x" * 5000), ("officer_id", "a" * 65),
+                                        ("device_id", "DSJ\x00001"), ("filename", "..")])
+def test_long_or_dangerous_metadata_is_refused(live, station, key, value):
+    answer = create(live, station, b"abc", **{key: value})
+    assert answer.status_code == 400 and key in answer.json()["message"]

@@ -6,14 +6,17 @@ import io
 import os
 import random
 import signal
+import socket
 import subprocess
 import threading
 import time
 
 import pytest
 import requests
+import yaml
 from tusclient import client as tus_client
 
+from server.settings import SOURCE_CONFIG
 from tests.cli import fullrecord_script, run_cli
 from tests.services.ports import free_port
 
@@ -47,10 +50,16 @@ class Server:
         self.process.wait()
 
 
+IDLE_TIMEOUT = 2
+
+
 @pytest.fixture
 def server(tmp_path, database_url, redis_url):
+    config = yaml.safe_load(SOURCE_CONFIG.read_text(encoding="utf-8"))
+    config["uploads"]["idle_timeout_seconds"] = IDLE_TIMEOUT
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     env = {"FULLRECORD_DATA_DIR": str(tmp_path / "data"), "FULLRECORD_DATABASE_URL": database_url,
-           "FULLRECORD_REDIS_URL": redis_url}
+           "FULLRECORD_REDIS_URL": redis_url, "FULLRECORD_CONFIG": str(tmp_path / "config.yaml")}
     assert run_cli("db", "upgrade", env=env).returncode == 0
     token = run_cli("admin", "add-station", "采集站-故障", env=env).stdout.strip().splitlines()[-1]
     running = Server(env, free_port())
@@ -120,3 +129,26 @@ def test_kill_9_mid_patch_then_resume_with_tuspy(server, tmp_path):
                          headers=auth).json()
     assert len(clips) == 1
     assert clips[0]["sm3"] == hashlib.new("sm3", data).hexdigest() and clips[0]["size"] == SIZE
+
+
+def test_a_stalled_client_is_cut_off_and_keeps_what_arrived(server):
+    data = os.urandom(4 * 1024 * 1024)
+    auth = {"Authorization": f"Bearer {server.token}"}
+    encoded = ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in metadata(data).items())
+    location = requests.post(f"{server.url}/api/v1/uploads", headers={
+        **TUS, **auth, "Upload-Length": str(len(data)), "Upload-Metadata": encoded}).headers["Location"]
+    path = location.split(str(server.port), 1)[1]
+    with socket.create_connection(("127.0.0.1", server.port)) as stalled:
+        stalled.sendall((f"PATCH {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nTus-Resumable: 1.0.0\r\n"
+                         f"Authorization: Bearer {server.token}\r\nUpload-Offset: 0\r\n"
+                         f"Content-Type: application/offset+octet-stream\r\nContent-Length: {len(data)}\r\n\r\n").encode())
+        stalled.sendall(data[:1024 * 1024])
+        deadline = time.monotonic() + IDLE_TIMEOUT + 20
+        offset = 0
+        while offset == 0 and time.monotonic() < deadline:  # the server gives up waiting, keeps 1 MiB
+            time.sleep(0.5)
+            offset = int(requests.head(location, headers={**TUS, **auth}).headers["Upload-Offset"])
+    assert offset == 1024 * 1024
+    rest = requests.patch(location, data=data[offset:], headers={
+        **TUS, **auth, "Upload-Offset": str(offset), "Content-Type": "application/offset+octet-stream"})
+    assert rest.status_code == 204 and rest.headers["X-Clip-Sha256"] == hashlib.sha256(data).hexdigest()

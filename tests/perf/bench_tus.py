@@ -29,6 +29,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import math
+import multiprocessing
 import os
 import resource
 import shutil
@@ -458,32 +459,53 @@ def test_single_upload_against_dd(api_server, memory, scratch):
 
 # -- 2: concurrent uploads, HEAD latency while they run -----------------------------------------
 
-class HeadProbe(threading.Thread):
-    def __init__(self, upload: Upload):
-        super().__init__(daemon=True, name="head-probe")
-        self.upload = upload
-        self.session = _session()
+def _probe_heads(location: str, headers: dict, interval: float, ready, go, stopping, results) -> None:
+    """HEAD `location` every `interval` seconds until `stopping`; runs in its own process."""
+    session = _session()
+    latencies: list[float] = []
+    statuses: dict[str, int] = {}
+    failures: list[str] = []
+    ready.set()
+    go.wait()
+    while not stopping.is_set():
+        begin = time.perf_counter()
+        try:
+            response = session.head(location, headers=headers, timeout=60)
+            statuses[str(response.status_code)] = statuses.get(str(response.status_code), 0) + 1
+            if response.status_code not in (200, 423):  # 423: asked while the upload completes
+                failures.append(f"HTTP {response.status_code}")
+        except requests.RequestException as exc:
+            failures.append(repr(exc))
+        took = time.perf_counter() - begin
+        latencies.append(took)
+        stopping.wait(max(0.0, interval - took))
+    session.close()
+    results.put((latencies, statuses, failures))
+
+
+class HeadProbe:
+    """HEAD on one upload, repeatedly, from a separate process: what it measures is the
+    server's answer time, not how long the probe waited for the uploading clients' GIL."""
+
+    def __init__(self, upload: Upload, go):
+        context = multiprocessing.get_context("spawn")
+        self.ready, self.stopping, self._results = context.Event(), context.Event(), context.Queue()
+        self.process = context.Process(
+            target=_probe_heads, name="head-probe", daemon=True,
+            args=(upload.location, upload.headers(), HEAD_INTERVAL, self.ready, go, self.stopping, self._results))
         self.latencies: list[float] = []
         self.statuses: dict[str, int] = {}
         self.failures: list[str] = []
-        self.stopping = threading.Event()
 
-    def run(self) -> None:
-        headers = self.upload.headers()
-        while not self.stopping.is_set():
-            begin = time.perf_counter()
-            try:
-                response = self.session.head(self.upload.location, headers=headers, timeout=60)
-                status = str(response.status_code)
-                self.statuses[status] = self.statuses.get(status, 0) + 1
-                if response.status_code not in (200, 423):  # 423: asked while the upload completes
-                    self.failures.append(f"HTTP {response.status_code}")
-            except requests.RequestException as exc:
-                self.failures.append(repr(exc))
-            took = time.perf_counter() - begin
-            self.latencies.append(took)
-            self.stopping.wait(max(0.0, HEAD_INTERVAL - took))
-        self.session.close()
+    def start(self) -> None:
+        self.process.start()
+        if not self.ready.wait(60):
+            raise RuntimeError("the HEAD probe process did not start")
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.latencies, self.statuses, self.failures = self._results.get(timeout=120)
+        self.process.join(10)
 
 
 def _percentile(values: list[float], share: float) -> float:
@@ -495,7 +517,7 @@ def _concurrent_round(server: ApiServer, uploads: list[Upload]) -> dict:
     errors: list[BaseException] = []
     finished: dict[str, float] = {}
     created = threading.Barrier(len(uploads) + 1)
-    go = threading.Event()
+    go = multiprocessing.get_context("spawn").Event()
 
     def one(upload: Upload) -> None:
         try:
@@ -515,17 +537,22 @@ def _concurrent_round(server: ApiServer, uploads: list[Upload]) -> dict:
     for thread in threads:
         thread.start()
     created.wait()
-    assert not errors, errors
-    probe = HeadProbe(uploads[0])
-    cpu, client = server.cpu(), _own_cpu_seconds()
-    begin = time.perf_counter()
-    go.set()
-    probe.start()
-    for thread in threads:
-        thread.join()
-    seconds = time.perf_counter() - begin
-    probe.stopping.set()
-    probe.join(70)
+    if errors:
+        go.set()
+        for thread in threads:
+            thread.join()
+        raise AssertionError(f"creating the uploads failed: {errors}")
+    probe = HeadProbe(uploads[0], go)
+    try:
+        probe.start()
+    finally:  # the upload threads wait for `go` even when the probe failed to start
+        cpu, client = server.cpu(), _own_cpu_seconds()
+        begin = time.perf_counter()
+        go.set()
+        for thread in threads:
+            thread.join()
+        seconds = time.perf_counter() - begin
+    probe.stop()
     for upload in uploads:
         upload.close()
     assert not errors, errors
