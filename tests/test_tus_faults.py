@@ -10,6 +10,7 @@ import socket
 import subprocess
 import threading
 import time
+import uuid
 
 import pytest
 import requests
@@ -53,13 +54,19 @@ class Server:
 IDLE_TIMEOUT = 2
 
 
-@pytest.fixture
-def server(tmp_path, database_url, redis_url):
+@pytest.fixture(params=["local", "s3"])
+def server(request, tmp_path, database_url, redis_url):
     config = yaml.safe_load(SOURCE_CONFIG.read_text(encoding="utf-8"))
     config["uploads"]["idle_timeout_seconds"] = IDLE_TIMEOUT
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     env = {"FULLRECORD_DATA_DIR": str(tmp_path / "data"), "FULLRECORD_DATABASE_URL": database_url,
            "FULLRECORD_REDIS_URL": redis_url, "FULLRECORD_CONFIG": str(tmp_path / "config.yaml")}
+    if request.param == "s3":
+        seaweedfs = request.getfixturevalue("seaweedfs")
+        env.update({"FULLRECORD_OBJECT_STORE": "s3", "FULLRECORD_S3_ENDPOINT": seaweedfs.endpoint,
+                    "FULLRECORD_S3_BUCKET": f"faults-{uuid.uuid4().hex[:16]}",
+                    "FULLRECORD_S3_ACCESS_KEY": seaweedfs.access_key,
+                    "FULLRECORD_S3_SECRET_KEY": seaweedfs.secret_key})
     assert run_cli("db", "upgrade", env=env).returncode == 0
     token = run_cli("admin", "add-station", "采集站-故障", env=env).stdout.strip().splitlines()[-1]
     running = Server(env, free_port())
