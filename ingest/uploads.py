@@ -32,6 +32,9 @@ from storage.objects.hashing import ParallelHasher
 CHECKSUM_ALGORITHMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256}
 RENEW_EVERY = 64 << 20
 """Bytes received between renewals of the upload's lock lease."""
+HASH_QUEUE_BYTES = 4 << 20
+"""Received bytes that may wait for the hash threads, per upload: with many uploads at once
+this, not the file size, decides the memory an upload takes."""
 COMPLETION_ATTEMPTS = 5
 """Tries at the completion transaction when another writer extended the custody chain first."""
 
@@ -148,7 +151,7 @@ def receive(rt, cache: HashCache, upload: Upload, offset: int, body: BinaryIO,
     try:
         os.ftruncate(fd, offset)  # bytes past the durable offset were never acknowledged
         os.lseek(fd, offset, os.SEEK_SET)
-        with ParallelHasher(chunk_size=chunk_size, resume=before.copy()) as hasher:
+        with ParallelHasher(HASH_QUEUE_BYTES, chunk_size, resume=before.copy()) as hasher:
             received = _Received(fd, offset, hasher, check)
             cut_short = _copy_body(rt, upload.id, lock_owner, body, received, remaining, chunk_size)
             too_long = not cut_short and received.written == remaining and _has_more(body)
