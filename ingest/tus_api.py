@@ -143,7 +143,11 @@ class UploadResource(MethodView):
         upload = uploads.find(rt, str(upload_id), current_principal().id)
         receipt = uploads.receipt_for(rt, upload)
         if upload.status == "receiving" and upload.upload_offset == upload.length:
-            upload, receipt = _write(upload, upload.length, None)
+            try:  # every byte is here but no receipt yet (a crash or an unavailable store): finish it
+                upload, receipt = _write(upload, upload.length, None)
+            except uploads.UploadError as exc:
+                if exc.status != 423:  # being completed by another request right now: just report
+                    raise
         return _tus_response(200, Cache_Control="no-store", **_progress_headers(upload),
                              **_receipt_headers(receipt))
 

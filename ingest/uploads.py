@@ -151,7 +151,7 @@ def receive(rt, cache: HashCache, upload: Upload, offset: int, body: BinaryIO,
     try:
         os.ftruncate(fd, offset)  # bytes past the durable offset were never acknowledged
         os.lseek(fd, offset, os.SEEK_SET)
-        with ParallelHasher(HASH_QUEUE_BYTES, chunk_size, resume=before.copy()) as hasher:
+        with ParallelHasher(HASH_QUEUE_BYTES, chunk_size, resume=before.copy(), background=True) as hasher:
             received = _Received(fd, offset, hasher, check)
             cut_short = _copy_body(rt, upload.id, lock_owner, body, received, remaining, chunk_size)
             too_long = not cut_short and received.written == remaining and _has_more(body)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 import time
 import urllib.error
@@ -13,6 +14,7 @@ from server.settings import ConfigError, Settings, load_settings
 
 EXIT_FAILURE = 1
 EXIT_CONFIG = 2
+MALLOC_ARENAS_ENV = "MALLOC_ARENA_MAX"
 
 
 def fail(message: str, code: int = EXIT_FAILURE):
@@ -85,6 +87,11 @@ def _require_schema(rt) -> None:
 def serve(obj: CliContext, host, port):
     """Serve the API with gunicorn (production)."""
     from server.gunicorn_app import FullrecordServer
+    if MALLOC_ARENAS_ENV not in os.environ:
+        # glibc gives every thread its own arena that keeps freed memory; many upload threads
+        # then hold hundreds of MB. It reads this only at process start, hence the re-exec.
+        os.environ[MALLOC_ARENAS_ENV] = "2"
+        os.execv(sys.executable, [sys.executable, "-m", "server", *sys.argv[1:]])
     _require_parts(obj)
     _require_schema(obj.runtime())
     settings = obj.settings

@@ -7,12 +7,15 @@ depth times the chunk size.
 from __future__ import annotations
 
 import hashlib
+import os
 import queue
 import threading
 from dataclasses import dataclass
 
 QUEUE_BYTES = 16 << 20
 """Default bytes that may wait for a hashing thread before the writer blocks."""
+BACKGROUND_NICENESS = 10
+"""Priority of hash threads that run beside an API server's request threads."""
 
 _STOP = object()
 
@@ -42,12 +45,18 @@ class HashState:
 
 
 class _DigestThread(threading.Thread):
-    def __init__(self, hasher, depth: int):
+    def __init__(self, hasher, depth: int, background: bool):
         super().__init__(daemon=True, name=f"hash-{hasher.name}")
         self.hasher = hasher
         self.chunks: queue.Queue = queue.Queue(depth)
+        self.background = background
 
     def run(self) -> None:
+        if self.background:  # let request threads (HEAD, small calls) go first on a busy host
+            try:
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICENESS)
+            except (AttributeError, OSError):  # not Linux: threads share the process's priority
+                pass
         update, get = self.hasher.update, self.chunks.get
         while (chunk := get()) is not _STOP:
             update(chunk)
@@ -62,10 +71,10 @@ class ParallelHasher:
     """
 
     def __init__(self, queue_bytes: int = QUEUE_BYTES, chunk_size: int = 1 << 20,
-                 resume: "HashState | None" = None) -> None:
+                 resume: "HashState | None" = None, background: bool = False) -> None:
         depth = max(2, queue_bytes // max(1, chunk_size))
         sha, sm3, size = (resume.sha256, resume.sm3, resume.size) if resume else (hashlib.sha256(), new_sm3(), 0)
-        self._threads = [_DigestThread(sha, depth), _DigestThread(sm3, depth)]
+        self._threads = [_DigestThread(sha, depth, background), _DigestThread(sm3, depth, background)]
         self._size = size
         self._result: Digests | None = None
         for thread in self._threads:
