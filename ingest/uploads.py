@@ -24,7 +24,7 @@ from ingest import locks
 from ingest.hash_cache import HashCache
 from storage.custody import append_event
 from storage.db import utcnow
-from storage.durability import WRITEBACK_EVERY, fsync_dir, start_writeback
+from storage.durability import FileAppender, fsync_dir
 from storage.ingest_models import OutboxEntry, Upload
 from storage.models import Clip, Device
 from storage.objects.hashing import ParallelHasher
@@ -113,24 +113,18 @@ def parse_checksum(header: str | None):
         raise UploadError(400, "upload.checksum_encoding") from None
 
 
-class _Received:
-    """Bytes of one PATCH written to the staging file, hashed as they go."""
+class _Received(FileAppender):
+    """Bytes of one PATCH appended to the staging file, hashed (and checksummed) as they go."""
 
     def __init__(self, fd: int, offset: int, hasher: ParallelHasher, check):
-        self.fd, self.start, self.hasher, self.check = fd, offset, hasher, check
-        self.written = 0
+        super().__init__(fd, offset)
+        self.hasher, self.check = hasher, check
 
     def write(self, chunk: bytes) -> None:
         self.hasher.update(chunk)
         if self.check is not None:
             self.check.update(chunk)
-        view = memoryview(chunk)
-        while view:
-            view = view[os.write(self.fd, view):]
-        before = self.written
-        self.written += len(chunk)
-        if self.written // WRITEBACK_EVERY != before // WRITEBACK_EVERY:
-            start_writeback(self.fd, self.start, self.start + self.written)
+        super().write(chunk)
 
 
 def receive(rt, cache: HashCache, upload: Upload, offset: int, body: BinaryIO,

@@ -35,3 +35,21 @@ def start_writeback(fd: int, offset: int, length: int) -> None:
     function = _sync_file_range()
     if function is not None:
         function(fd, offset, length, _SYNC_FILE_RANGE_WRITE)
+
+
+class FileAppender:
+    """Writes whole chunks to a file descriptor from `offset` on, asking the kernel to start
+    flushing every WRITEBACK_EVERY bytes; the caller fdatasyncs before acknowledging."""
+
+    def __init__(self, fd: int, offset: int = 0):
+        self.fd, self.start = fd, offset
+        self.written = self._flushed = 0
+
+    def write(self, chunk) -> None:
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(self.fd, view):]
+        self.written += len(chunk)
+        if self.written - self._flushed >= WRITEBACK_EVERY:
+            start_writeback(self.fd, self.start + self._flushed, self.written - self._flushed)
+            self._flushed = self.written

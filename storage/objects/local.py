@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-from storage.durability import WRITEBACK_EVERY, fsync_dir, start_writeback
+from storage.durability import FileAppender, fsync_dir
 from storage.exceptions import (ObjectExists, ObjectLocked, ObjectNotFound, RetentionShortened,
                                 StoreUnavailable)
 from storage.objects.base import (ObjectInfo, ObjectStore, PutResult, check_expected, check_key,
@@ -60,17 +60,10 @@ class LocalObjectStore(ObjectStore):
         tmp = Path(tmp_name)
         try:
             with ParallelHasher(chunk_size=self.chunk_size) as hasher:
-                read, write, update, size = stream.read, os.write, hasher.update, self.chunk_size
-                written = flushed = 0
-                while chunk := read(size):
-                    update(chunk)
-                    view = memoryview(chunk)
-                    while view:
-                        view = view[write(fd, view):]
-                    written += len(chunk)
-                    if written - flushed >= WRITEBACK_EVERY:
-                        start_writeback(fd, flushed, written - flushed)
-                        flushed = written
+                appender = FileAppender(fd)
+                while chunk := stream.read(self.chunk_size):
+                    hasher.update(chunk)
+                    appender.write(chunk)
                 os.fdatasync(fd)
                 digests = hasher.finish()
             os.fchmod(fd, READ_ONLY)
@@ -81,16 +74,14 @@ class LocalObjectStore(ObjectStore):
         os.close(fd)
         return tmp, PutResult("", digests.size, digests.sha256, digests.sm3)
 
-    def _publish(self, tmp: Path, key: str) -> None:
-        """Make the temp file visible under key, atomically and without replacing anything."""
+    def _link(self, source: Path, key: str) -> None:
+        """Make the file visible under key, atomically and without replacing anything."""
         target = self._objects / key
         self._make_dirs(target.parent)
         try:
-            os.link(tmp, target)
+            os.link(source, target)
         except FileExistsError:
             raise ObjectExists(f"object {key!r} already exists and objects are write-once") from None
-        finally:
-            tmp.unlink(missing_ok=True)
         fsync_dir(target.parent)
 
     def _make_dirs(self, directory: Path) -> None:
@@ -113,7 +104,10 @@ class LocalObjectStore(ObjectStore):
         tmp, result = self._write_temp(stream)
         if retain_until is not None or legal_hold:
             self._write_lock(key, _utc(retain_until) if retain_until else None, legal_hold)
-        self._publish(tmp, key)
+        try:
+            self._link(tmp, key)
+        finally:
+            tmp.unlink(missing_ok=True)
         return PutResult(key, result.size, result.sha256, result.sm3)
 
     def put_original(self, stream, *, expected_sha256=None, retain_until=None,
@@ -124,21 +118,10 @@ class LocalObjectStore(ObjectStore):
         except Exception:
             tmp.unlink(missing_ok=True)
             raise
-        key = original_key(result.sha256)
-        created = True
-        if self.exists(key):
+        try:
+            return self._adopt(tmp, result, retain_until, legal_hold)
+        finally:
             tmp.unlink(missing_ok=True)
-            created = False
-        else:
-            if retain_until is not None or legal_hold:
-                self._write_lock(key, _utc(retain_until) if retain_until else None, legal_hold)
-            try:
-                self._publish(tmp, key)
-            except ObjectExists:  # a concurrent writer stored the same content first
-                created = False
-        if not created:
-            self._extend_locks(key, retain_until, legal_hold)
-        return PutResult(key, result.size, result.sha256, result.sm3, created)
 
     def put_original_file(self, path, *, digests, retain_until=None, legal_hold=False) -> PutResult:
         """A rename when the staging file is on the store's filesystem: no second copy, no re-read
@@ -147,20 +130,22 @@ class LocalObjectStore(ObjectStore):
         if path.stat().st_dev != self._objects.stat().st_dev:
             return super().put_original_file(path, digests=digests, retain_until=retain_until,
                                              legal_hold=legal_hold)
-        key = original_key(digests.sha256)
         if path.stat().st_size != digests.size:
             raise ValueError(f"staging file {path} has {path.stat().st_size} bytes, not {digests.size}")
+        os.chmod(path, READ_ONLY)
+        return self._adopt(path, digests, retain_until, legal_hold)
+
+    def _adopt(self, source: Path, digests, retain_until, legal_hold: bool) -> PutResult:
+        """Link a complete, fsync'd file in as the original with its content address; if that
+        content is stored already (now or by a concurrent writer), only extend its locks."""
+        key = original_key(digests.sha256)
         created = not self.exists(key)
         if created:
-            os.chmod(path, READ_ONLY)
             if retain_until is not None or legal_hold:
                 self._write_lock(key, _utc(retain_until) if retain_until else None, legal_hold)
-            target = self._objects / key
-            self._make_dirs(target.parent)
             try:
-                os.link(path, target)
-                fsync_dir(target.parent)
-            except FileExistsError:
+                self._link(source, key)
+            except ObjectExists:
                 created = False
         if not created:
             self._extend_locks(key, retain_until, legal_hold)
