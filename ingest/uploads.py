@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import errno
 import hashlib
+import logging
 import os
 from dataclasses import dataclass
 from datetime import timedelta
@@ -28,6 +29,8 @@ from storage.durability import FileAppender, fsync_dir
 from storage.ingest_models import OutboxEntry, Upload
 from storage.models import Clip, Device
 from storage.objects.hashing import ParallelHasher
+
+log = logging.getLogger(__name__)
 
 CHECKSUM_ALGORITHMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256}
 RENEW_EVERY = 64 << 20
@@ -179,7 +182,9 @@ def _copy_body(rt, upload_id, lock_owner, body, received: _Received, remaining: 
     while received.written < remaining:
         try:
             chunk = body.read(min(chunk_size, remaining - received.written))
-        except (OSError, ValueError, EOFError, ClientDisconnected):  # dropped, reset or stalled past the timeout
+        except (OSError, ValueError, EOFError, ClientDisconnected) as exc:  # dropped, reset or stalled
+            log.warning("upload %s: the client stopped sending after %d bytes of this request (%s: %s); "
+                        "keeping them, it can resume", upload_id, received.written, type(exc).__name__, exc)
             return True
         if not chunk:  # the body ended: a PATCH may carry any part of what remains
             return False
@@ -193,7 +198,7 @@ def _copy_body(rt, upload_id, lock_owner, body, received: _Received, remaining: 
 def _has_more(body: BinaryIO) -> bool:
     try:
         return bool(body.read(1))
-    except (OSError, ValueError, EOFError, ClientDisconnected):
+    except (OSError, ValueError, EOFError, ClientDisconnected):  # the body ended with the connection
         return False
 
 
@@ -211,6 +216,7 @@ def complete(rt, cache: HashCache, upload: Upload, source: str | None) -> Receip
     try:
         stored = rt.store.put_original_file(path, digests=digests, retain_until=retain_until)
     except Exception as exc:  # the store's own errors differ per backend; the upload stays resumable
+        log.exception("upload %s: storing the original failed; no receipt, staging kept", upload.id)
         cache.give_back(upload.id, state)
         raise UploadError(503, "upload.store_failed", reason=str(exc)[:300]) from None
     for attempt in range(COMPLETION_ATTEMPTS):

@@ -1,6 +1,7 @@
 """fullrecord's web application: the JSON API, the health check and (later) the web pages."""
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import tempfile
@@ -10,6 +11,7 @@ from flask import Flask
 from server.settings import Settings, load_settings
 
 SECRET_KEY_FILE = "secret_key"
+log = logging.getLogger(__name__)
 
 
 def secret_key(settings: Settings) -> str:
@@ -27,7 +29,7 @@ def secret_key(settings: Settings) -> str:
             os.close(fd)
             os.link(tmp, path)
         except FileExistsError:
-            pass
+            log.info("session key %s was made by another process first; using that one", path)
         finally:
             os.unlink(tmp)
     return path.read_text().strip()

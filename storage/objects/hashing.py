@@ -7,10 +7,13 @@ depth times the chunk size.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import queue
 import threading
 from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
 
 QUEUE_BYTES = 16 << 20
 """Default bytes that may wait for a hashing thread before the writer blocks."""
@@ -55,8 +58,8 @@ class _DigestThread(threading.Thread):
         if self.background:  # let request threads (HEAD, small calls) go first on a busy host
             try:
                 os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICENESS)
-            except (AttributeError, OSError):  # not Linux: threads share the process's priority
-                pass
+            except (AttributeError, OSError) as exc:  # not Linux: threads share the process's priority
+                log.warning("hash thread keeps normal priority (%s): HEAD may wait behind uploads", exc)
         update, get = self.hasher.update, self.chunks.get
         while (chunk := get()) is not _STOP:
             update(chunk)

@@ -92,7 +92,7 @@ class LocalObjectStore(ObjectStore):
         for new in reversed(missing):
             try:
                 new.mkdir()
-            except FileExistsError:
+            except FileExistsError:  # made meanwhile by a concurrent put, which fsyncs it itself
                 continue
             fsync_dir(new.parent)
 
@@ -115,10 +115,6 @@ class LocalObjectStore(ObjectStore):
         tmp, result = self._write_temp(stream)
         try:
             check_expected(result, expected_sha256)
-        except Exception:
-            tmp.unlink(missing_ok=True)
-            raise
-        try:
             return self._adopt(tmp, result, retain_until, legal_hold)
         finally:
             tmp.unlink(missing_ok=True)
