@@ -5,50 +5,13 @@ frees itself when its lease runs out, or at once when that process ran on this h
 """
 from __future__ import annotations
 
-import os
-import socket
-import uuid
 from datetime import timedelta
 
 from sqlalchemy import or_, select, update
 
 from storage.db import utcnow
 from storage.ingest_models import Upload
-
-
-def _host() -> str:
-    return socket.gethostname()[:32]
-
-
-def new_owner() -> str:
-    """Who holds a lock: host, process and a per-request tag."""
-    return f"{_host()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def _dead_here(owner: str | None) -> bool:
-    """The holder ran on this host and its process is gone (a restart after kill -9)."""
-    if not owner:
-        return False
-    host, _, rest = owner.partition(":")
-    pid = rest.partition(":")[0]
-    if host != _host() or not pid.isdigit() or int(pid) == os.getpid():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return _zombie(int(pid))
-
-
-def _zombie(pid: int) -> bool:
-    """Killed but not yet reaped (its parent died too): as dead as it gets."""
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return False
+from storage.owners import new_owner, owner_dead_here  # noqa: F401  (new_owner is part of this API)
 
 
 def acquire(session_factory, upload_id: str, owner: str, lease_seconds: float) -> bool:
@@ -63,7 +26,7 @@ def acquire(session_factory, upload_id: str, owner: str, lease_seconds: float) -
         if taken:
             return True
         holder = session.scalar(select(Upload.lock_owner).where(Upload.id == upload_id))
-        if _dead_here(holder):
+        if owner_dead_here(holder):
             taken = session.execute(update(Upload).where(Upload.id == upload_id, Upload.lock_owner == holder)
                                     .values(**values)).rowcount
     return taken == 1

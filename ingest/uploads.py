@@ -221,17 +221,28 @@ def complete(rt, cache: HashCache, upload: Upload, source: str | None) -> Receip
         raise UploadError(503, "upload.store_failed", reason=str(exc)[:300]) from None
     for attempt in range(COMPLETION_ATTEMPTS):
         try:
-            receipt = _record(rt, upload, stored, source)
+            receipt, job = _record(rt, upload, stored, source)
             break
         except IntegrityError:  # another writer extended the custody chain first
             if attempt == COMPLETION_ATTEMPTS - 1:
                 raise
     path.unlink(missing_ok=True)
     cache.forget(upload.id)
+    if job is not None:
+        _enqueue_now(rt, job)
     return receipt
 
 
-def _record(rt, upload: Upload, stored, source: str | None) -> Receipt:
+def _enqueue_now(rt, outbox_id: str) -> None:
+    """Start processing at once; if Redis is away the sweeper enqueues the row later."""
+    from workers import outbox
+    try:
+        outbox.dispatch(rt, rt.redis(), ids=[outbox_id])
+    except Exception:  # the clip is stored and recorded; only the start of processing waits
+        log.exception("could not enqueue outbox row %s now; the sweeper will", outbox_id)
+
+
+def _record(rt, upload: Upload, stored, source: str | None) -> tuple[Receipt, str | None]:
     """Clip, custody event and outbox entry in one transaction (or the existing clip, again)."""
     with rt.session() as session, session.begin():
         row = session.get(Upload, upload.id)
@@ -241,6 +252,7 @@ def _record(rt, upload: Upload, stored, source: str | None) -> Receipt:
         clip = session.scalars(select(Clip).where(Clip.sha256 == stored.sha256)
                                .order_by(Clip.received_at)).first()
         repeat = clip is not None
+        job = None
         if repeat:
             append_event(session, action="received_again", clip_id=clip.id, details=facts, **actor)
         else:
@@ -257,9 +269,12 @@ def _record(rt, upload: Upload, stored, source: str | None) -> Receipt:
             session.add(clip)
             session.flush()
             append_event(session, action="received", clip_id=clip.id, details={**facts, "flags": flags}, **actor)
-            session.add(OutboxEntry(job="process_clip", args=[clip.id]))
+            job = OutboxEntry(job="process_clip", args=[clip.id])
+            session.add(job)
+            session.flush()
         row.status, row.clip_id, row.updated_at = "completed", clip.id, utcnow()
-        return Receipt(clip.id, clip.sha256, clip.sm3, clip.size, clip.received_at, repeat)
+        receipt = Receipt(clip.id, clip.sha256, clip.sm3, clip.size, clip.received_at, repeat)
+        return receipt, job.id if job is not None else None
 
 
 def _reject(rt, upload: Upload, digests, source: str | None) -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 from flask_smorest import Api
 
 from ingest import tus_api
-from server.resources import clips, stations, tokens, users
+from server.resources import alerts, clips, stations, tokens, users
 
 API_PREFIX = "/api/v1"
-BLUEPRINTS = (tokens.blp, stations.blp, users.blp, tus_api.blp, clips.blp)
+BLUEPRINTS = (tokens.blp, stations.blp, users.blp, tus_api.blp, clips.blp, alerts.blp)
 
 
 def init_app(app) -> None:

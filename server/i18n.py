@@ -141,6 +141,26 @@ MESSAGES = {
         "zh-CN": "PATCH 的 Content-Type 必须是 application/offset+octet-stream。",
         "en": "PATCH requires Content-Type: application/offset+octet-stream.",
     },
+    "alert.integrity_failed": {
+        "zh-CN": "原始文件完整性校验失败：{reason}。原件未作任何修复，请立即核查存储。",
+        "en": "The original failed its integrity check: {reason}. Nothing was repaired; check the store now.",
+    },
+    "alert.unplayable": {
+        "zh-CN": "文件无法作为音视频读取（原件已保留）：{reason}",
+        "en": "The file cannot be read as media (the original is kept): {reason}",
+    },
+    "alert.step_failed": {
+        "zh-CN": "处理步骤 {step} 多次尝试后失败：{reason}",
+        "en": "Processing step {step} failed after its retries: {reason}",
+    },
+    "alert.duration_mismatch": {
+        "zh-CN": "审阅副本时长 {duration} 秒与原件 {source_duration} 秒不符，未予保留。",
+        "en": "The review copy lasts {duration} s but the original {source_duration} s; it was not kept.",
+    },
+    "alert.already_acknowledged": {
+        "zh-CN": "告警 {id} 已于 {when} 确认。",
+        "en": "Alert {id} was already acknowledged at {when}.",
+    },
     "health.ok": {"zh-CN": "正常", "en": "ok"},
     "health.down": {"zh-CN": "不可用", "en": "unavailable"},
 }
@@ -162,4 +182,11 @@ def request_language() -> str:
 def t(key: str, language: str | None = None, **values) -> str:
     """The message `key` in the request's language, with values filled in."""
     entry = MESSAGES[key]
-    return entry[language or request_language()].format(**values)
+    return entry[language or request_language()].format_map(_Missing(values))
+
+
+class _Missing(dict):
+    """Formatting values where a missing one shows as '?' rather than failing the request."""
+
+    def __missing__(self, key: str) -> str:
+        return "?"

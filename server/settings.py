@@ -6,6 +6,7 @@ addresses and secrets. Nothing is read at import time: call `load_settings()`.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -28,6 +29,7 @@ ENV_OVERRIDES = {
     "FULLRECORD_OBJECT_STORE": "object_store.backend",
     "FULLRECORD_LOCAL_STORE_ROOT": "object_store.local.root",
     "FULLRECORD_STAGING_DIR": "uploads.staging_dir",
+    "FULLRECORD_WORK_DIR": "processing.work_dir",
     "FULLRECORD_S3_ENDPOINT": "object_store.s3.endpoint",
     "FULLRECORD_S3_SECURE": "object_store.s3.secure",
     "FULLRECORD_S3_BUCKET": "object_store.s3.bucket",
@@ -117,6 +119,81 @@ class WorkerSettings(_Strict):
     sweep_seconds: float = Field(60, gt=0)
 
 
+class ReviewProfile(_Strict):
+    """How a review copy is made. The fast path copies the streams when the original already
+    plays in a browser (its container, codecs and pixel format are all listed below)."""
+    max_height: int = Field(720, ge=64)
+    video_codec: str = "libx264"
+    preset: str = "veryfast"
+    crf: int = Field(23, ge=0, le=51)
+    pix_fmt: str = "yuv420p"
+    audio_codec: str = "aac"
+    audio_bitrate: str = "128k"
+    remux_containers: list[str] = Field(default_factory=lambda: ["mp4", "mov"])
+    remux_video_codecs: list[str] = Field(default_factory=lambda: ["h264"])
+    remux_audio_codecs: list[str] = Field(default_factory=lambda: ["aac"])
+    remux_pix_fmts: list[str] = Field(default_factory=lambda: ["yuv420p", "yuvj420p"])
+
+
+class ThumbnailSettings(_Strict):
+    poster_width: int = Field(640, ge=16)
+    poster_at: float = Field(0.1, ge=0, le=1)
+    sheet_columns: int = Field(4, ge=1, le=16)
+    sheet_rows: int = Field(4, ge=1, le=16)
+    sheet_tile_width: int = Field(320, ge=16)
+
+
+class ObstructionSettings(_Strict):
+    sample_fps: float = Field(2, gt=0, le=30)
+    analysis_width: int = Field(160, ge=16, le=1920)
+    keyframe_interval_seconds: float = Field(2.0, ge=0)
+    decode_processes: int = Field(2, ge=1, le=64)
+    dark_luma: float = Field(30, ge=0, le=255)
+    covered_contrast: float = Field(18, ge=0, le=255)
+    blurred_sharpness: float = Field(0.06, ge=0)
+    min_interval_seconds: float = Field(1.0, ge=0)
+
+
+STEP_NAMES = ("verify", "probe", "review", "thumbnails", "obstruction")
+
+
+class ProcessingSettings(_Strict):
+    ffmpeg: str = "ffmpeg"
+    ffprobe: str = "ffprobe"
+    work_dir: str | None = None
+    probe_timeout_seconds: float = Field(60, gt=0)
+    retries: int = Field(3, ge=0)
+    retry_backoff_seconds: list[int] = Field(default_factory=lambda: [10, 60, 300], min_length=1)
+    stale_after_seconds: float = Field(300, gt=0)
+    queues: dict[str, str] = Field(default_factory=lambda: {
+        "verify": "short", "probe": "short", "thumbnails": "short", "review": "long", "obstruction": "long"})
+    timeouts: dict[str, int] = Field(default_factory=lambda: {
+        "verify": 3600, "probe": 300, "thumbnails": 600, "review": 21600, "obstruction": 7200})
+    review_profiles: dict[str, ReviewProfile] = Field(default_factory=lambda: {"review": ReviewProfile()},
+                                                      min_length=1)
+    thumbnails: ThumbnailSettings = ThumbnailSettings()
+    obstruction: ObstructionSettings = ObstructionSettings()
+
+    @field_validator("queues", "timeouts")
+    @classmethod
+    def _every_step(cls, value: dict) -> dict:
+        missing = [step for step in STEP_NAMES if step not in value]
+        unknown = [step for step in value if step not in STEP_NAMES]
+        if missing or unknown:
+            raise ValueError(f"expected exactly the steps {', '.join(STEP_NAMES)}"
+                             + (f"; missing {', '.join(missing)}" if missing else "")
+                             + (f"; unknown {', '.join(unknown)}" if unknown else ""))
+        return value
+
+    @field_validator("review_profiles")
+    @classmethod
+    def _profile_names(cls, value: dict) -> dict:
+        for name in value:
+            if not re.fullmatch(r"[a-z0-9_]{1,32}", name):
+                raise ValueError(f"profile name {name!r}: expected 1-32 of a-z, 0-9, _")
+        return value
+
+
 class AuditDefaults(_Strict):
     max_gap_seconds: float = Field(30, ge=0)
     device_min_share: float = Field(0.8, gt=0, le=1)
@@ -147,6 +224,7 @@ class Settings(_Strict):
     uploads: UploadSettings = UploadSettings()
     auth: AuthSettings = AuthSettings()
     workers: WorkerSettings = WorkerSettings()
+    processing: ProcessingSettings = ProcessingSettings()
     audit: AuditDefaults = AuditDefaults()
     step_types: dict[str, StepType] = Field(min_length=1)
     source: str = Field("<defaults>", exclude=True)
@@ -186,6 +264,11 @@ class Settings(_Strict):
     def staging_dir(self) -> Path:
         directory = self.uploads.staging_dir
         return Path(directory).expanduser().resolve() if directory else self.data_dir / "staging"
+
+    @property
+    def work_dir(self) -> Path:
+        directory = self.processing.work_dir
+        return Path(directory).expanduser().resolve() if directory else self.data_dir / "work"
 
     @property
     def zone(self) -> ZoneInfo:

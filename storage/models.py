@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import (JSON, BigInteger, Boolean, CheckConstraint, ForeignKey, Index, Integer,
+from sqlalchemy import (JSON, BigInteger, Boolean, CheckConstraint, Float, ForeignKey, Index, Integer,
                         String, Text, UniqueConstraint)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -108,6 +108,9 @@ class Clip(Base):
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     status: Mapped[str] = mapped_column(String(24), default="received")
+    media: Mapped[dict] = mapped_column(JSON, default=dict, server_default="{}")
+    """What ffprobe found (kind, container, codecs, duration, ...) or why it could not read the file."""
+    duration_seconds: Mapped[float | None] = mapped_column(Float)
 
     device: Mapped[Device | None] = relationship()
     derivatives: Mapped[list["Derivative"]] = relationship(back_populates="clip", order_by="Derivative.created_at")
@@ -128,7 +131,12 @@ class Derivative(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     source_sha256: Mapped[str] = mapped_column(String(64))
     tool_version: Mapped[str] = mapped_column(Text)
+    sm3: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    content_type: Mapped[str] = mapped_column(String(64), default="application/octet-stream",
+                                              server_default="application/octet-stream")
     argv: Mapped[list] = mapped_column(JSON)
+    checks: Mapped[dict] = mapped_column(JSON, default=dict, server_default="{}")
+    """What was checked before the derivative was accepted (e.g. its duration against the original's)."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     clip: Mapped[Clip] = relationship(back_populates="derivatives")

@@ -17,12 +17,10 @@ log = logging.getLogger(__name__)
 BATCH = 500
 """Outbox rows handled per sweep."""
 
-# job name -> (dotted function path, queue name). Jobs register here as they are written.
-REGISTRY: dict[str, tuple[str, str]] = {}
-
-
-def register(job: str, function: str, queue_name: str) -> None:
-    REGISTRY[job] = (function, queue_name)
+REGISTRY: dict[str, tuple[str, str]] = {
+    "process_clip": ("workers.jobs.process_clip", "short"),
+}
+"""Outbox job name -> (dotted function path, queue name)."""
 
 
 def dispatch(rt, connection, ids: list[str] | None = None) -> int:

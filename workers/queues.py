@@ -21,10 +21,12 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
     """Work the configured queues until stopped (or, with burst, until they are empty), sweeping
     expired uploads and the outbox beside it."""
     from server.runtime import Runtime
+    from workers.context import set_runtime
     from workers.sweeper import Sweeper, sweep
 
     connection = redis_connection(settings)
     rt = Runtime(settings)
+    set_runtime(rt)
     queues = [queue(name_, connection) for name_ in settings.workers.queues]
     worker = Worker(queues, connection=connection, serializer=JSONSerializer, name=name)
     if burst:

@@ -1,12 +1,15 @@
-"""Periodic housekeeping run by every `fullrecord worker`: expire abandoned uploads and enqueue
-outbox rows that could not be enqueued when they were written. Safe to run on many hosts."""
+"""Periodic housekeeping run by every `fullrecord worker`: expire abandoned uploads, enqueue
+outbox rows that could not be enqueued when they were written, hand out processing steps that
+Redis lost or a dead worker dropped, and remove the workspaces of dead jobs on this host.
+Safe to run on many hosts."""
 from __future__ import annotations
 
 import logging
 import threading
 
 from ingest import uploads
-from workers import outbox
+from workers import outbox, reconcile
+from workers.workspace import remove_abandoned
 
 log = logging.getLogger(__name__)
 
@@ -14,9 +17,13 @@ log = logging.getLogger(__name__)
 def sweep(rt, connection) -> dict:
     expired = uploads.expire(rt)
     enqueued = outbox.dispatch(rt, connection)
-    if expired or enqueued:
-        log.info("sweep: %d expired uploads removed, %d jobs enqueued", expired, enqueued)
-    return {"expired_uploads": expired, "enqueued": enqueued}
+    requeued = reconcile.reconcile(rt, connection)
+    workspaces = remove_abandoned(rt.settings.work_dir)
+    if expired or enqueued or requeued or workspaces:
+        log.info("sweep: %d expired uploads removed, %d jobs enqueued, %d steps handed out again, "
+                 "%d dead workspaces removed", expired, enqueued, requeued, workspaces)
+    return {"expired_uploads": expired, "enqueued": enqueued, "requeued_steps": requeued,
+            "removed_workspaces": workspaces}
 
 
 class Sweeper(threading.Thread):

@@ -10,10 +10,58 @@ from server.auth import roles
 from server.i18n import t
 from server.runtime import runtime
 from storage.models import Clip
+from storage.processing_models import ObstructedInterval, ProcessingStep
 
 blp = Blueprint("clips", __name__, url_prefix="/clips", description="Clips (originals received)")
 
 READERS = ("admin", "legal", "inspector", "station")
+
+
+class StepSchema(ma.Schema):
+    step = ma.fields.String()
+    profile = ma.fields.String()
+    status = ma.fields.String(metadata={"description": "pending, queued, running, retrying, done, skipped or failed"})
+    progress = ma.fields.Float()
+    attempts = ma.fields.Integer()
+    queue = ma.fields.String(allow_none=True)
+    job_id = ma.fields.String(allow_none=True)
+    worker = ma.fields.String(allow_none=True)
+    command = ma.fields.List(ma.fields.List(ma.fields.String()), metadata={"description": "Exact argv run"})
+    result = ma.fields.Dict()
+    error = ma.fields.String(allow_none=True, metadata={"description": "Why it failed, with the tool's output tail"})
+    enqueued_at = ma.fields.AwareDateTime(allow_none=True)
+    started_at = ma.fields.AwareDateTime(allow_none=True)
+    finished_at = ma.fields.AwareDateTime(allow_none=True)
+    seconds = ma.fields.Float(allow_none=True)
+
+
+class ProcessingSchema(ma.Schema):
+    state = ma.fields.String(metadata={"description": "pending, running, done or failed"})
+    progress = ma.fields.Float(metadata={"description": "0..1 over all steps"})
+    steps = ma.fields.List(ma.fields.Nested(StepSchema))
+
+
+class DerivativeSchema(ma.Schema):
+    id = ma.fields.String()
+    kind = ma.fields.String(metadata={"description": "review, poster, contact_sheet or obstruction_map"})
+    profile = ma.fields.String()
+    object_key = ma.fields.String()
+    content_type = ma.fields.String()
+    size = ma.fields.Integer()
+    sha256 = ma.fields.String()
+    sm3 = ma.fields.String()
+    source_sha256 = ma.fields.String()
+    tool_version = ma.fields.String()
+    argv = ma.fields.List(ma.fields.String())
+    checks = ma.fields.Dict()
+    created_at = ma.fields.AwareDateTime()
+
+
+class ObstructionSchema(ma.Schema):
+    start_seconds = ma.fields.Float()
+    end_seconds = ma.fields.Float()
+    reason = ma.fields.String(metadata={"description": "dark, covered, blurred or unreadable"})
+    detail = ma.fields.Dict()
 
 
 class ClipSchema(ma.Schema):
@@ -22,6 +70,7 @@ class ClipSchema(ma.Schema):
     sha256 = ma.fields.String()
     sm3 = ma.fields.String()
     size = ma.fields.Integer()
+    original_key = ma.fields.String(metadata={"description": "Where the original is kept in the object store"})
     filename = ma.fields.String()
     device_serial = ma.fields.String(allow_none=True)
     device_id = ma.fields.String(allow_none=True)
@@ -30,7 +79,12 @@ class ClipSchema(ma.Schema):
     recorded_at = ma.fields.AwareDateTime()
     received_at = ma.fields.AwareDateTime(metadata={"description": "When the original was stored."})
     flags = ma.fields.Dict()
+    media = ma.fields.Dict(metadata={"description": "What ffprobe found, or why it could not read the file"})
+    duration_seconds = ma.fields.Float(allow_none=True)
     links = ma.fields.List(ma.fields.Dict(), dump_default=[])
+    processing = ma.fields.Nested(ProcessingSchema)
+    derivatives = ma.fields.List(ma.fields.Nested(DerivativeSchema))
+    obstructions = ma.fields.List(ma.fields.Nested(ObstructionSchema))
 
 
 class ClipQuerySchema(ma.Schema):
@@ -46,8 +100,9 @@ class Clips(MethodView):
     def get(self, query):
         """Clips whose original has this SHA-256 (at most one: originals are content-addressed)."""
         with runtime().session() as session:
-            return session.scalars(select(Clip).where(Clip.sha256 == query["sha256"].lower())
-                                   .order_by(Clip.received_at)).all()
+            clips = session.scalars(select(Clip).where(Clip.sha256 == query["sha256"].lower())
+                                    .order_by(Clip.received_at)).all()
+            return [clip_view(session, clip) for clip in clips]
 
 
 @blp.route("/<uuid:clip_id>")
@@ -60,4 +115,31 @@ class ClipResource(MethodView):
             clip = session.get(Clip, str(clip_id))
             if clip is None:
                 abort(404, message=t("accounts.not_found", what="clip", id=clip_id))
-            return clip
+            return clip_view(session, clip)
+
+
+def clip_view(session, clip: Clip) -> dict:
+    """A clip with its processing state, derivatives and obstructed intervals."""
+    steps = session.scalars(select(ProcessingStep).where(ProcessingStep.clip_id == clip.id)
+                            .order_by(ProcessingStep.created_at, ProcessingStep.step, ProcessingStep.profile)).all()
+    obstructions = session.scalars(select(ObstructedInterval).where(ObstructedInterval.clip_id == clip.id)
+                                   .order_by(ObstructedInterval.start_seconds)).all()
+    view = {column.key: getattr(clip, column.key) for column in Clip.__table__.columns}
+    view.update(processing=processing_summary(steps), derivatives=list(clip.derivatives), obstructions=obstructions)
+    return view
+
+
+def processing_summary(steps) -> dict:
+    if not steps:
+        return {"state": "pending", "progress": 0.0, "steps": []}
+    statuses = {step.status for step in steps}
+    if "failed" in statuses:
+        state = "failed"
+    elif statuses <= {"done", "skipped"}:
+        state = "done"
+    elif statuses & {"running", "retrying"} or "done" in statuses:
+        state = "running"
+    else:
+        state = "pending"
+    progress = sum(1.0 if step.status in ("done", "skipped") else step.progress for step in steps) / len(steps)
+    return {"state": state, "progress": round(progress, 3), "steps": steps}

@@ -1,7 +1,7 @@
 """Alembic environment: runs with the connection that storage.migrate hands it."""
 from alembic import context
 
-from storage import ingest_models, models  # noqa: F401  (registers the tables)
+from storage import ingest_models, models, processing_models  # noqa: F401  (registers the tables)
 from storage.db import Base
 
 config = context.config

@@ -1,0 +1,26 @@
+"""The RQ jobs: plain functions that take ids. Which queue each runs on is configuration
+(processing.queues); the database rows are the truth of their state."""
+from __future__ import annotations
+
+from rq import get_current_job
+
+
+def _connection():
+    job = get_current_job()
+    if job is not None:
+        return job.connection
+    from workers.context import runtime
+    return runtime().redis()
+
+
+def process_clip(clip_id: str) -> int:
+    """A received clip: create its first steps and enqueue them (idempotent)."""
+    from workers import pipeline
+    from workers.context import runtime
+    return pipeline.start(runtime(), _connection(), clip_id)
+
+
+def run_step(step_id: str) -> str:
+    """One processing step of one clip (verify, probe, review, thumbnails, obstruction)."""
+    from workers.runner import execute
+    return execute(step_id, _connection())

@@ -1,0 +1,1 @@
+"""Media tools for the workers: ffprobe parsing, ffmpeg command lines and running them."""

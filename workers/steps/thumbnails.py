@@ -1,0 +1,37 @@
+"""thumbnails: a poster frame (videos and photos) and a contact sheet (videos)."""
+from __future__ import annotations
+
+from workers.media.argv import contact_sheet_argv, poster_argv
+from workers.media.run import MediaCommandFailed, run_media, tool_version
+from workers.steps import Outcome
+from workers.steps.media_info import media_info
+
+
+def run(context) -> Outcome:
+    processing = context.settings.processing
+    info = media_info(context.clip.media)
+    context.remove_orphans()
+    source = context.original()
+    version = tool_version(processing.ffmpeg)
+    jobs = [("poster", poster_argv)] + ([("contact_sheet", contact_sheet_argv)] if info.kind == "video" else [])
+    derivatives = []
+    for number, (kind, build) in enumerate(jobs):
+        target = context.workspace.path / f"{kind}.jpg"
+        argv = build(source.name, target.name, info, processing.thumbnails, ffmpeg=processing.ffmpeg)
+        context.ran(argv)
+        run_media(argv, timeout=processing.timeouts["thumbnails"], cwd=context.workspace.path)
+        if kind == "poster" and info.kind == "video" and not _made(target):
+            argv = poster_argv(source.name, target.name, info, processing.thumbnails, ffmpeg=processing.ffmpeg,
+                               decode_to_position=True)
+            context.ran(argv)
+            run_media(argv, timeout=processing.timeouts["thumbnails"], cwd=context.workspace.path)
+        if not _made(target):
+            raise MediaCommandFailed(argv, 0, "ffmpeg finished but wrote no image")
+        derivatives.append(context.put_derivative(kind, target, content_type="image/jpeg", argv=argv,
+                                                  tool_version=version))
+        context.progress((number + 1) / len(jobs))
+    return Outcome(result={"made": [d.kind for d in derivatives]}, derivatives=derivatives)
+
+
+def _made(path) -> bool:
+    return path.exists() and path.stat().st_size > 0
