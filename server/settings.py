@@ -155,6 +155,19 @@ class ObstructionSettings(_Strict):
 
 
 STEP_NAMES = ("verify", "probe", "review", "thumbnails", "obstruction")
+QUEUE_KEYS = STEP_NAMES + ("remux",)
+"""Queues are chosen per step, and for a review copy made by remuxing (seconds) apart from one
+made by transcoding (minutes)."""
+
+
+def _exactly(value: dict, expected: tuple[str, ...]) -> dict:
+    missing = [key for key in expected if key not in value]
+    unknown = [key for key in value if key not in expected]
+    if missing or unknown:
+        raise ValueError(f"expected exactly the keys {', '.join(expected)}"
+                         + (f"; missing {', '.join(missing)}" if missing else "")
+                         + (f"; unknown {', '.join(unknown)}" if unknown else ""))
+    return value
 
 
 class ProcessingSettings(_Strict):
@@ -166,7 +179,8 @@ class ProcessingSettings(_Strict):
     retry_backoff_seconds: list[int] = Field(default_factory=lambda: [10, 60, 300], min_length=1)
     stale_after_seconds: float = Field(300, gt=0)
     queues: dict[str, str] = Field(default_factory=lambda: {
-        "verify": "short", "probe": "short", "thumbnails": "short", "review": "long", "obstruction": "long"})
+        "verify": "short", "probe": "short", "remux": "short", "thumbnails": "short", "review": "long",
+        "obstruction": "long"})
     timeouts: dict[str, int] = Field(default_factory=lambda: {
         "verify": 3600, "probe": 300, "thumbnails": 600, "review": 21600, "obstruction": 7200})
     review_profiles: dict[str, ReviewProfile] = Field(default_factory=lambda: {"review": ReviewProfile()},
@@ -174,16 +188,15 @@ class ProcessingSettings(_Strict):
     thumbnails: ThumbnailSettings = ThumbnailSettings()
     obstruction: ObstructionSettings = ObstructionSettings()
 
-    @field_validator("queues", "timeouts")
+    @field_validator("queues")
+    @classmethod
+    def _every_queue(cls, value: dict) -> dict:
+        return _exactly(value, QUEUE_KEYS)
+
+    @field_validator("timeouts")
     @classmethod
     def _every_step(cls, value: dict) -> dict:
-        missing = [step for step in STEP_NAMES if step not in value]
-        unknown = [step for step in value if step not in STEP_NAMES]
-        if missing or unknown:
-            raise ValueError(f"expected exactly the steps {', '.join(STEP_NAMES)}"
-                             + (f"; missing {', '.join(missing)}" if missing else "")
-                             + (f"; unknown {', '.join(unknown)}" if unknown else ""))
-        return value
+        return _exactly(value, STEP_NAMES)
 
     @field_validator("review_profiles")
     @classmethod

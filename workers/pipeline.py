@@ -13,9 +13,12 @@ from rq import Retry
 from sqlalchemy import select
 
 from storage.db import utcnow
+from storage.models import Clip
 from storage.processing_models import ProcessingStep
+from workers.media.argv import review_plan
 from workers.queues import queue
-from workers.steps import DERIVE_STEPS, PROBE, VERIFY
+from workers.steps import DERIVE_STEPS, PROBE, REVIEW, VERIFY
+from workers.steps.media_info import media_info
 
 log = logging.getLogger(__name__)
 
@@ -66,27 +69,38 @@ def advance(rt, connection, clip_id: str) -> int:
     with rt.session() as session, session.begin():
         rows = session.scalars(select(ProcessingStep).where(ProcessingStep.clip_id == clip_id)).all()
         ready = _ready(rows)
+        media = session.get(Clip, clip_id).media if ready else {}
         for row in ready:
-            mark_queued(rt.settings, row)
-        handed = [(row.id, row.step, job_id(row)) for row in ready]
+            mark_queued(rt.settings, row, media)
+        handed = [(row.id, row.step, row.queue, job_id(row)) for row in ready]
     return enqueue(rt.settings, connection, handed)
 
 
-def mark_queued(settings, row: ProcessingStep) -> None:
+def queue_name(settings, row: ProcessingStep, media: dict) -> str:
+    """A review copy made by remuxing takes seconds: it goes with the short jobs."""
+    queues = settings.processing.queues
+    if row.step == REVIEW and media.get("kind"):
+        profile = settings.processing.review_profiles.get(row.profile)
+        if profile is not None and review_plan(media_info(media), profile) == "remux":
+            return queues["remux"]
+    return queues[row.step]
+
+
+def mark_queued(settings, row: ProcessingStep, media: dict) -> None:
     row.status = "queued"
     row.generation += 1
-    row.queue = settings.processing.queues[row.step]
+    row.queue = queue_name(settings, row, media)
     row.job_id = job_id(row)
     row.enqueued_at = utcnow()
 
 
-def enqueue(settings, connection, handed: list[tuple[str, str, str]]) -> int:
-    """Enqueue committed (step id, step, job id) triples; returns how many reached Redis."""
+def enqueue(settings, connection, handed: list[tuple[str, str, str, str]]) -> int:
+    """Enqueue committed (step id, step, queue, job id); returns how many reached Redis."""
     processing = settings.processing
     sent = 0
-    for step_id, step, rq_id in handed:
+    for step_id, step, queue_name_, rq_id in handed:
         try:
-            queue(processing.queues[step], connection).enqueue(
+            queue(queue_name_, connection).enqueue(
                 JOB_FUNCTION, step_id, job_id=rq_id, job_timeout=processing.timeouts[step],
                 retry=Retry(max=processing.retries, interval=processing.retry_backoff_seconds)
                 if processing.retries else None,

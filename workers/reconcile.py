@@ -1,7 +1,8 @@
 """Finding processing work that Redis lost or a dead worker dropped, and handing it out again.
 
 Run by every worker's sweep. A step is handed out again when
-- it is running but its worker has not reported for stale_after_seconds (killed, host lost);
+- it is running but its worker has not reported for stale_after_seconds (killed, host lost),
+  or at once when that worker ran on this host and its process is gone;
 - it is queued or retrying, was handed out stale_after_seconds ago, and its RQ job is gone or
   ended without the step finishing (Redis restarted, the job's retries ran out);
 - it is pending although the steps it waits for are done (a crash between commit and enqueue);
@@ -19,6 +20,7 @@ from sqlalchemy import and_, exists, or_, select
 
 from storage.db import utcnow
 from storage.models import Clip
+from storage.owners import owner_dead_here
 from storage.processing_models import ProcessingStep
 from workers import pipeline
 from workers.queues import JSONSerializer
@@ -47,6 +49,8 @@ def reconcile(rt, connection) -> int:
             and_(ProcessingStep.status.in_(("queued", "retrying")), ProcessingStep.enqueued_at < cutoff),
         )).limit(BATCH)).all()
         lost = [row.id for row in suspects if row.status == "running" or not _job_alive(connection, row.job_id)]
+        lost += session.scalars(select(ProcessingStep.id).where(  # a dead worker on this host: no need to wait
+            ProcessingStep.status == "running", ProcessingStep.heartbeat_at >= cutoff)).all()
         forgotten = session.scalars(select(Clip.id).where(
             Clip.status == "received", Clip.received_at < cutoff,
             ~exists().where(ProcessingStep.clip_id == Clip.id)).limit(BATCH)).all()
@@ -67,12 +71,12 @@ def _requeue(rt, connection, step_ids: list[str], cutoff) -> int:
     handed = []
     with rt.session() as session, session.begin():
         for row in session.scalars(select(ProcessingStep).where(ProcessingStep.id.in_(step_ids))):
-            still_lost = ((row.status == "running" and row.heartbeat_at < cutoff)
+            still_lost = ((row.status == "running" and (row.heartbeat_at < cutoff or owner_dead_here(row.worker)))
                           or (row.status in ("queued", "retrying") and row.enqueued_at < cutoff))
             if not still_lost:
-                continue  # it moved on while we looked
+                continue  # it moved on while we looked, or its worker is alive
             log.warning("step %s of clip %s was %s and its job is lost: enqueuing it again",
                         row.step, row.clip_id, row.status)
-            pipeline.mark_queued(rt.settings, row)
-            handed.append((row.id, row.step, row.job_id))
+            pipeline.mark_queued(rt.settings, row, session.get(Clip, row.clip_id).media)
+            handed.append((row.id, row.step, row.queue, row.job_id))
     return pipeline.enqueue(rt.settings, connection, handed)
