@@ -140,9 +140,13 @@ def test_merge_reports_time_without_samples_as_unreadable():
 def test_refine_spans_cover_each_change_between_keyframes_and_the_tail():
     keyframes = [float(second) for second in range(10)]  # shown from samples 0, 2, 4, ...
     reasons = [None] * 8 + ["dark"] * 6 + [None] * 6  # keyframes 4.0 and 7.0 differ from the ones before
-    assert refine_spans(reasons, keyframes, 0.5, 20) == [(7, 8), (13, 14), (19, 20)]
-    assert refine_spans(reasons[:18], keyframes, 0.5, 20) == [(7, 8), (13, 14), (18, 20)]
-    assert refine_spans([None] * 20, [0.0, 2.0, 4.0, 6.0, 8.0], 0.5, 20) == [(17, 20)]
+    assert refine_spans(reasons, keyframes, 0.5, 20) == [(7, 8), (13, 14)]
+    assert refine_spans(reasons[:18], keyframes, 0.5, 20) == [(7, 8), (13, 14), (18, 20)]  # samples missing
+    # After the last keyframe: refined when it shows an obstruction, to find where that ends.
+    longer = [float(second) for second in range(12)]
+    assert refine_spans(reasons + ["blurred"] * 4, longer, 0.5, 24) == [(7, 8), (13, 14), (19, 20), (23, 24)]
+    assert refine_spans([None] * 20, [0.0, 2.0, 4.0, 6.0, 8.0], 0.5, 20) == []
+    assert refine_spans(["dark"] * 20, [0.0, 2.0, 4.0, 6.0, 8.0], 0.5, 20) == [(17, 20)]
 
 
 def test_keyframes_dense():

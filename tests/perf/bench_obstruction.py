@@ -11,6 +11,7 @@ keyframe sampling switched off (every frame decoded).
 """
 from __future__ import annotations
 
+import resource
 import subprocess
 
 from server.settings import ObstructionSettings
@@ -40,6 +41,19 @@ def full_decode(path) -> None:
                    check=True)
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and its reaped children (the ffmpeg processes) so far."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def timed_with_cpu(function, cpu: list) -> float:
+    before = cpu_seconds()
+    seconds = timed(function)
+    cpu.append(cpu_seconds() - before)
+    return seconds
+
+
 def test_obstruction_analysis_real_time_factor(tmp_path):
     clip = tmp_path / "clip.mp4"
     make_clip(clip)
@@ -47,16 +61,20 @@ def test_obstruction_analysis_real_time_factor(tmp_path):
     one_process = settings.model_copy(update={"decode_processes": 1})
     every_frame = settings.model_copy(update={"keyframe_interval_seconds": 0})
     decode_times, analyze_times, one_process_times, every_frame_times, maps = [], [], [], [], []
+    decode_cpu, analyze_cpu = [], []
     for _ in range(ROUNDS):
-        decode_times.append(timed(lambda: full_decode(clip)))
-        analyze_times.append(timed(lambda: maps.append(analyze(clip, settings, duration=SECONDS))))
+        decode_times.append(timed_with_cpu(lambda: full_decode(clip), decode_cpu))
+        analyze_times.append(timed_with_cpu(lambda: maps.append(analyze(clip, settings, duration=SECONDS)),
+                                            analyze_cpu))
         one_process_times.append(timed(lambda: maps.append(analyze(clip, one_process, duration=SECONDS))))
         every_frame_times.append(timed(lambda: maps.append(analyze(clip, every_frame, duration=SECONDS))))
     decode, analysis, every = median(decode_times), median(analyze_times), median(every_frame_times)
     result = {
         "clip": "60 s 1920x1080 30 fps H.264 High, 10 Mbit/s, keyframe every 30 frames",
         "full_decode_s": round(decode, 2),
+        "full_decode_cpu_s": round(median(decode_cpu), 2),
         "analyze_s": round(analysis, 2),
+        "analyze_cpu_s": round(median(analyze_cpu), 2),
         "analyze_one_process_s": round(median(one_process_times), 2),
         "analyze_every_frame_s": round(every, 2),
         "real_time_factor": round(SECONDS / analysis, 1),

@@ -36,11 +36,11 @@ import cv2
 import numpy as np
 
 from server.settings import ObstructionSettings
+from workers.media.run import PROGRESS_INTERVAL_SECONDS, ProgressThrottle
 
 log = logging.getLogger(__name__)
 
 UNREADABLE = "unreadable"
-PROGRESS_INTERVAL_SECONDS = 0.5
 KEYFRAME_PASS_SHARE = 0.9  # of the progress reported; the refinements take the rest
 # Shorter chunks are not worth their own ffmpeg process (~0.1 s to start and seek).
 MIN_CHUNK_SECONDS = 8
@@ -230,7 +230,8 @@ def refine_spans(reasons: list[str | None], keyframes: list[float], sample_inter
                  count: int) -> list[tuple[int, int]]:
     """Sample index ranges [first, stop) to decode in full after a keyframe-only pass gave
     `reasons`: those between the keyframe shown before each change of verdict and the one
-    shown after it, and those after the last keyframe (up to `count`)."""
+    shown after it, and those after the last keyframe (up to `count`) when it shows an
+    obstruction, whose end is then found, or when samples are missing."""
     # The fps filter shows a keyframe from the sample nearest to it onward.
     shown_from = sorted({round(keyframe / sample_interval) for keyframe in keyframes})
     wanted = []
@@ -239,8 +240,8 @@ def refine_spans(reasons: list[str | None], keyframes: list[float], sample_inter
             after = bisect.bisect_right(shown_from, index)
             before = shown_from[after - 1] if after else -1
             wanted.append((before + 1, shown_from[after] if after < len(shown_from) else index + 1))
-    # After the last keyframe no later one can reveal a change, and samples may be missing.
-    wanted.append((min(len(reasons), shown_from[-1] + 1 if shown_from else 0), count))
+    if len(reasons) < count or reasons[-1] is not None:
+        wanted.append((min(len(reasons), shown_from[-1] + 1 if shown_from else 0), count))
     spans: list[tuple[int, int]] = []
     for first, stop in sorted(span for span in wanted if span[0] < span[1]):
         if spans and first <= spans[-1][1] + 1:
@@ -278,12 +279,20 @@ class _Plan:
                      None if stop is None else round(stop / self.interval))
                 for start, stop in zip(bounds, bounds[1:])]
 
+    def hold_last_keyframe(self, verdicts: dict[int, tuple]) -> None:
+        """The fps filter stops at the last keyframe, not at the end of the video: the samples
+        after it show that keyframe too."""
+        last = max(verdicts, default=-1)
+        if self.facts.keyframes and last >= round(self.facts.keyframes[-1] / self.interval):
+            verdicts.update({index: verdicts[last] for index in range(last + 1, self.count)})
+
     def refinements(self, verdicts: dict[int, tuple]) -> list[_Job]:
         reasons = []  # up to the first sample missing, if any
         while len(reasons) in verdicts:
             reasons.append(verdicts[len(reasons)][0])
+        # The fps filter shows at each sample the last frame before the next half interval.
         return [_Job(self._argv(keyframes_only=False, seek=first * self.interval,
-                                length=(stop - first) * self.interval), first, stop)
+                                length=(stop - first - 0.5) * self.interval), first, stop)
                 for first, stop in refine_spans(reasons, self.facts.keyframes, self.interval, self.count)]
 
     def _argv(self, **options) -> list[str]:
@@ -302,7 +311,10 @@ def analyze(path, settings: ObstructionSettings, *, duration: float | None, ffmp
         progress = _Progress(on_progress, plan.count, KEYFRAME_PASS_SHARE if plan.by_keyframes else 1.0)
         first_pass = plan.first_pass()
         verdicts = _run(pool, processes, first_pass, plan.size, settings, progress)
-        refinements = plan.refinements(verdicts) if plan.by_keyframes else []
+        refinements = []
+        if plan.by_keyframes:
+            plan.hold_last_keyframe(verdicts)
+            refinements = plan.refinements(verdicts)
         progress.start_refining(sum(job.stop - job.first for job in refinements))
         verdicts.update(_run(pool, processes, refinements, plan.size, settings, progress))
 
@@ -442,13 +454,13 @@ class _Processes:
         return _Stopped("stopped: another part of the analysis failed")
 
 
-class _Progress:
-    """Counts judged samples (from any thread); reports the fraction done from the calling
-    thread, at most once per PROGRESS_INTERVAL_SECONDS."""
+class _Progress(ProgressThrottle):
+    """Counts judged samples (from any thread); reports the fraction done from the calling thread."""
 
     def __init__(self, callback: Callable[[float], None] | None, expected: int | None, first_pass_share: float):
-        self.callback, self.expected, self.share = callback, expected, first_pass_share
-        self.done, self.base, self.reported, self.last_call = 0, 0.0, 0.0, float("-inf")
+        super().__init__(callback)
+        self.expected, self.share = expected, first_pass_share
+        self.done, self.base = 0, 0.0
         self.lock = threading.Lock()
 
     def decoded(self) -> None:
@@ -464,17 +476,7 @@ class _Progress:
             return
         with self.lock:
             fraction = self.base + self.share * min(self.done / self.expected, 1.0)
-        now = time.monotonic()
-        if fraction > self.reported and now - self.last_call >= PROGRESS_INTERVAL_SECONDS:
-            self._call(fraction, now)
-
-    def finished(self) -> None:
-        if self.callback is not None and self.reported < 1.0:
-            self._call(1.0, time.monotonic())
-
-    def _call(self, fraction: float, now: float) -> None:
-        self.reported, self.last_call = fraction, now
-        self.callback(fraction)
+        self.offer(fraction)
 
 
 def _seconds(value) -> float | None:

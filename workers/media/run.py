@@ -79,26 +79,18 @@ def tool_version(program: str = "ffmpeg") -> str:
     return completed.stdout.splitlines()[0].strip()
 
 
-class _Progress:
-    """Turns `-progress` key=value lines into fractions, at most one call per interval."""
+class ProgressThrottle:
+    """Passes a growing fraction on to a callback at most once per PROGRESS_INTERVAL_SECONDS,
+    and 1.0 once at the end."""
 
-    def __init__(self, duration: float | None, on_progress: Callable[[float], None] | None):
-        self.callback = on_progress if duration and duration > 0 else None
-        self.duration = duration
+    def __init__(self, callback: Callable[[float], None] | None):
+        self.callback = callback
         self.reported = 0.0
         self.last_call = float("-inf")
 
-    def line(self, line: str) -> None:
-        key, _, value = line.strip().partition("=")
-        # out_time_ms is in microseconds as well: a long-standing ffmpeg quirk.
-        if self.callback is None or key not in ("out_time_us", "out_time_ms"):
-            return
-        try:
-            fraction = min(max(int(value) / 1e6 / self.duration, 0.0), 1.0)
-        except ValueError:
-            return  # "N/A" before the first frame is written
+    def offer(self, fraction: float) -> None:
         now = time.monotonic()
-        if fraction > self.reported and now - self.last_call >= PROGRESS_INTERVAL_SECONDS:
+        if self.callback is not None and fraction > self.reported and now - self.last_call >= PROGRESS_INTERVAL_SECONDS:
             self._call(fraction, now)
 
     def finished(self) -> None:
@@ -108,6 +100,24 @@ class _Progress:
     def _call(self, fraction: float, now: float) -> None:
         self.reported, self.last_call = fraction, now
         self.callback(fraction)
+
+
+class _Progress(ProgressThrottle):
+    """Turns `-progress` key=value lines into fractions of the duration."""
+
+    def __init__(self, duration: float | None, on_progress: Callable[[float], None] | None):
+        super().__init__(on_progress if duration and duration > 0 else None)
+        self.duration = duration
+
+    def line(self, line: str) -> None:
+        key, _, value = line.strip().partition("=")
+        # out_time_ms is in microseconds as well: a long-standing ffmpeg quirk.
+        if self.callback is None or key not in ("out_time_us", "out_time_ms"):
+            return
+        try:
+            self.offer(min(max(int(value) / 1e6 / self.duration, 0.0), 1.0))
+        except ValueError:
+            return  # "N/A" before the first frame is written
 
 
 def _follow(stdout, deadline: float | None, report: _Progress) -> bool:

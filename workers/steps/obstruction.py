@@ -18,6 +18,7 @@ def run(context) -> Outcome:
     context.remove_orphans()
     source = context.original()
     found = analyze(source, processing.obstruction, duration=info.duration, ffmpeg=processing.ffmpeg,
+                    ffprobe=processing.ffprobe,
                     timeout=processing.timeouts["obstruction"], on_progress=context.progress)
     document = {"source_sha256": context.clip.sha256, **found.as_dict()}
     argv = list(getattr(found, "argv", []) or [])
