@@ -31,7 +31,8 @@ class StackError(Exception):
     """The stack could not start; the message names the part."""
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
+    """Ask the kernel to send SIGTERM to this process when its parent dies (Linux)."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
@@ -82,7 +83,7 @@ class Stack:
         stdout = open(log, "ab") if log else None
         try:
             process = subprocess.Popen(argv, env=self.child_env, start_new_session=True,
-                                       preexec_fn=_die_with_parent, stdin=subprocess.DEVNULL,
+                                       preexec_fn=die_with_parent, stdin=subprocess.DEVNULL,
                                        stdout=stdout, stderr=subprocess.STDOUT if stdout else None)
         finally:
             if stdout:

@@ -1,6 +1,7 @@
 """run_media with real ffmpeg: progress, failures, timeouts, and review copies that really play."""
 import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -77,10 +78,10 @@ def test_timeout_kills_the_whole_process_group():
     # The shell leaves ffmpeg running as its own child: only killing the group stops both.
     script = f"{ENDLESS} - & echo child=$! >&2; wait"
     with pytest.raises(MediaCommandTimeout) as failure:
-        run_media(["sh", "-c", script], timeout=1.0)
-    assert "did not finish within the 1 s timeout" in str(failure.value)
+        run_media(["sh", "-c", script], timeout=3.0)  # room for a loaded machine to start both
+    assert "did not finish within the 3 s timeout" in str(failure.value)
     child = int(re.search(r"child=(\d+)", failure.value.stderr_tail).group(1))
-    assert not running(child)
+    assert gone_soon(child), "the shell's child survived the timeout"
 
 
 @pytest.mark.parametrize("interruption", [RuntimeError, KeyboardInterrupt])
@@ -94,7 +95,7 @@ def test_interrupted_caller_leaves_no_process(interruption):
     argv = ENDLESS.split() + ["-progress", "pipe:1", "-"]
     with pytest.raises(interruption):
         run_media(argv, timeout=60, duration=3600, on_progress=interrupt)
-    assert seen and not any(running(pid) for pid in seen)
+    assert seen and all(gone_soon(pid) for pid in seen)
     assert all(command != "ffmpeg" for _, command in children())
 
 
@@ -199,6 +200,16 @@ def children() -> list[tuple[int, str]]:
         if fields and int(fields[2]) == os.getpid():
             found.append((int(stat.parent.name), fields[0]))
     return found
+
+
+def gone_soon(pid: int, seconds: float = 5.0) -> bool:
+    """SIGKILL is delivered asynchronously: allow the kernel a moment to end the process."""
+    deadline = time.monotonic() + seconds
+    while running(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def running(pid: int) -> bool:

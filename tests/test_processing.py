@@ -21,9 +21,19 @@ FAST_RECOVERY = {"processing.stale_after_seconds": 4, "processing.retries": 1,
                  "processing.retry_backoff_seconds": [1], "workers.sweep_seconds": 1}
 
 
+@pytest.fixture
+def own_redis(tmp_path):
+    """A Redis of this test's own, which it may restart empty."""
+    from tests.services.redis_server import RestartableRedis
+    redis = RestartableRedis(tmp_path / "redis").start()
+    yield redis
+    redis.stop()
+
+
 @pytest.fixture(params=["local-sqlite", "s3-postgresql"])
 def settings(request, make_settings, tmp_path, redis_url):
-    values = {"redis.url": redis_url, **FAST_RECOVERY}
+    own = request.node.get_closest_marker("own_redis")
+    values = {"redis.url": request.getfixturevalue("own_redis").url if own else redis_url, **FAST_RECOVERY}
     if request.param.startswith("s3"):
         seaweedfs = request.getfixturevalue("seaweedfs")
         s3 = seaweedfs.settings(f"proc-{uuid.uuid4().hex[:20]}")
@@ -184,26 +194,21 @@ def test_a_worker_killed_mid_transcode_is_replaced_and_the_clip_is_processed_onc
              what="the dead job's workspace to be removed", worker=second)
 
 
-def test_jobs_survive_a_redis_restart(live, station, rt, make_settings, tmp_path, workers):
-    from tests.services.redis_server import RestartableRedis
-    redis = RestartableRedis(tmp_path / "redis").start()
-    try:
-        config = write_config(rt.settings, tmp_path / "own-redis.yaml", **{"redis.url": redis.url})
-        samples = tmp_path / "samples"
-        samples.mkdir()
-        clip_ids = [upload_file(live, station, make_sample("h264_aac_mp4", samples, name=f"clip-{i}.mp4",
-                                                           seconds=2 + i)) for i in range(3)]
-        worker = workers(config)
-        wait_for(lambda: any((row := step_row(rt, c, "verify")) and row.status == "done" for c in clip_ids),
-                 timeout=60, what="the first step to finish", worker=worker)
-        redis.restart()  # an empty Redis: every queued job is gone
-        clips = wait_final(live, station, clip_ids, worker)
-        assert all(clip["status"] == "processed" for clip in clips.values())
-        for clip_id in clip_ids:
-            assert actions(rt, clip_id).count("verified") == 1
-            assert actions(rt, clip_id).count("derived") == 4
-    finally:
-        redis.stop()
+@pytest.mark.own_redis
+def test_jobs_survive_a_redis_restart(live, station, rt, own_redis, tmp_path, workers):
+    samples = tmp_path / "samples"
+    samples.mkdir()
+    clip_ids = [upload_file(live, station, make_sample("h264_aac_mp4", samples, name=f"clip-{i}.mp4",
+                                                       seconds=2 + i)) for i in range(3)]
+    worker = workers()
+    wait_for(lambda: any((row := step_row(rt, c, "verify")) and row.status == "done" for c in clip_ids),
+             timeout=60, what="the first step to finish", worker=worker)
+    own_redis.restart()  # an empty Redis: every queued job is gone
+    clips = wait_final(live, station, clip_ids, worker)
+    assert all(clip["status"] == "processed" for clip in clips.values())
+    for clip_id in clip_ids:
+        assert actions(rt, clip_id).count("verified") == 1
+        assert actions(rt, clip_id).count("derived") == 4
 
 
 def test_a_probe_that_hangs_ends_unplayable_with_the_reason(live, station, rt, workers, tmp_path):

@@ -2,11 +2,21 @@
 serialized as JSON so that any worker host can run them."""
 from __future__ import annotations
 
+import logging
+import time
+
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import Queue, Worker
+from rq.exceptions import StopRequested
 from rq.serializers import JSONSerializer
 
 from server.settings import Settings
+
+log = logging.getLogger(__name__)
+
+RESTART_DELAY_SECONDS = 2.0
+"""Pause before a worker that RQ stopped on a lost Redis connection starts again."""
 
 
 def redis_connection(settings: Settings) -> Redis:
@@ -22,7 +32,7 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
     expired uploads and the outbox beside it."""
     from server.runtime import Runtime
     from workers.context import set_runtime
-    from workers.sweeper import Sweeper, sweep
+    from workers.sweeper import SweeperProcess, sweep
 
     connection = redis_connection(settings)
     rt = Runtime(settings)
@@ -32,9 +42,31 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
     if burst:
         sweep(rt, connection)
         return worker.work(burst=True)
-    sweeper = Sweeper(rt, connection, settings.workers.sweep_seconds)
+    sweeper = SweeperProcess(settings, settings.workers.sweep_seconds)
     sweeper.start()
     try:
-        return worker.work(with_scheduler=True)
+        while True:
+            try:
+                worked = worker.work(with_scheduler=True)
+            except RedisError as exc:  # RQ's teardown after losing Redis
+                log.warning("worker %s lost Redis while stopping: %s", worker.name, exc)
+                worked = False
+            if _asked_to_stop(worker):
+                return worked
+            # RQ quits when Redis goes away in the middle of a job; a worker must outlive that.
+            log.error("worker %s stopped unexpectedly (Redis lost?); starting a new one in %g s",
+                      worker.name, RESTART_DELAY_SECONDS)
+            try:
+                time.sleep(RESTART_DELAY_SECONDS)
+            except StopRequested:  # RQ's signal handler, still installed, on SIGTERM / Ctrl-C
+                return worked
+            if _asked_to_stop(worker):
+                return worked
+            worker = Worker(queues, connection=connection, serializer=JSONSerializer)
     finally:
         sweeper.stop()
+
+
+def _asked_to_stop(worker: Worker) -> bool:
+    """SIGTERM or Ctrl-C reached RQ (it records when; there is no public accessor)."""
+    return worker._shutdown_requested_date is not None
