@@ -11,8 +11,8 @@ import pytest
 
 from server.settings import ObstructionSettings
 from tests.obstruction_samples import BLIPS, FINE, MIXED, make_video
-from workers.media.obstruction import (ObstructionError, ObstructionTimeout, analyze, classify_sample,
-                                       decode_argv, keyframes_dense, merge_samples, parse_probe, refine_spans)
+from workers.media.obstruction import ObstructionError, ObstructionTimeout, analyze, classify_sample, merge_samples
+from workers.media.sampling import decode_argv, keyframes_dense, parse_probe, refine_spans
 
 SETTINGS = ObstructionSettings()
 STEP = 1 / SETTINGS.sample_fps
