@@ -94,7 +94,7 @@ def stored_sha256(rt, key):
 
 
 def test_every_kind_of_evidence_is_processed(live, station, rt, workers, tmp_path):
-    kinds = ["h264_aac_mp4", "h264_aac_mov", "hevc_mp4", "mjpeg_avi", "mpegts", "jpeg", "wav", "amr",
+    kinds = ["h264_aac_mp4", "h264_aac_mov", "hevc_mp4", "mjpeg_avi", "mpegts", "jpeg", "wav", "amr", "aac_adts",
              "zero_bytes", "random_mp4", "truncated_mp4"]
     samples = tmp_path / "samples"
     samples.mkdir()
@@ -129,7 +129,7 @@ def test_every_kind_of_evidence_is_processed(live, station, rt, workers, tmp_pat
         assert (played.container, played.video_codec, played.audio_codec) == ("mp4", "h264", "aac"), kind
         assert played.height <= 720
 
-    for kind in ("wav", "amr"):
+    for kind in ("wav", "amr", "aac_adts"):
         clip = by_kind[kind]
         assert clip["status"] == "processed" and clip["media"]["kind"] == "audio"
         assert [d["kind"] for d in clip["derivatives"]] == ["review"]

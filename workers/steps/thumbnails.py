@@ -13,7 +13,9 @@ def run(context) -> Outcome:
     context.remove_orphans()
     source = context.original()
     version = tool_version(processing.ffmpeg)
-    jobs = [("poster", poster_argv)] + ([("contact_sheet", contact_sheet_argv)] if info.kind == "video" else [])
+    # A contact sheet spreads its tiles over the duration: without one (a raw stream) there is none.
+    sheet = info.kind == "video" and bool(info.duration)
+    jobs = [("poster", poster_argv)] + ([("contact_sheet", contact_sheet_argv)] if sheet else [])
     derivatives = []
     for number, (kind, build) in enumerate(jobs):
         target = context.workspace.path / f"{kind}.jpg"
