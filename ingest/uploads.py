@@ -235,8 +235,8 @@ def complete(rt, cache: HashCache, upload: Upload, source: str | None) -> Receip
 
 def _enqueue_now(rt, outbox_id: str) -> None:
     """Start processing at once; if Redis is away the sweeper enqueues the row later."""
-    from workers import outbox
     try:
+        from workers import outbox
         outbox.dispatch(rt, rt.redis(), ids=[outbox_id])
     except Exception:  # the clip is stored and recorded; only the start of processing waits
         log.exception("could not enqueue outbox row %s now; the sweeper will", outbox_id)
