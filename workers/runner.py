@@ -126,7 +126,7 @@ def execute(step_id: str, connection) -> str:
     finally:
         heartbeat.stop()
     try:
-        written = _write(rt, claimed, owner, clip, outcome, context, time.monotonic() - started)
+        written = _write(rt, claimed, owner, outcome, context, time.monotonic() - started)
     finally:
         context.close()
     if not written:
@@ -152,7 +152,7 @@ def _record_retry(rt, claimed: Claimed, owner: str, context: StepContext, tail: 
                 claimed.step, claimed.clip_id, claimed.attempts, tail.splitlines()[-1] if tail else "")
 
 
-def _write(rt, claimed: Claimed, owner: str, clip: Clip, outcome: Outcome, context: StepContext,
+def _write(rt, claimed: Claimed, owner: str, outcome: Outcome, context: StepContext,
            seconds: float) -> bool:
     for attempt in range(COMMIT_ATTEMPTS):
         try:
