@@ -117,6 +117,7 @@ class AuthSettings(_Strict):
 class WorkerSettings(_Strict):
     queues: list[str] = Field(default_factory=lambda: ["short", "long", "default"], min_length=1)
     sweep_seconds: float = Field(60, gt=0)
+    stale_temp_hours: float = Field(24, gt=0)
 
 
 class ReviewProfile(_Strict):

@@ -2,6 +2,7 @@
 import hashlib
 import io
 import os
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -168,3 +169,33 @@ def test_invalid_keys_are_refused(store, key):
 
 def test_check_passes_on_a_working_store(store):
     store.check()
+
+
+def leave_temporary(store):
+    """What a writer killed mid-put leaves behind in this backend; returns 'is it still there?'."""
+    if hasattr(store, "client"):  # S3: an original uploaded to its temp key, never copied
+        from storage.objects.s3 import TMP_PREFIX
+        name = f"{TMP_PREFIX}abandoned"
+        list(store.list(""))  # makes sure the bucket exists
+        store.client.put_object(store.bucket, name, io.BytesIO(b"partial"), 7)
+        return lambda: any(True for _ in store.client.list_objects(store.bucket, prefix=name))
+    path = store._tmp / "put-abandoned"
+    path.write_bytes(b"partial")
+    return path.exists
+
+
+def test_stale_temporaries_of_interrupted_writes_are_removed(store):
+    store.put("derived/kept", io.BytesIO(b"complete"))
+    still_there = leave_temporary(store)
+    assert store.remove_stale_temporaries(timedelta(hours=1)) == 0, "a recent temp may be a write in progress"
+    assert still_there()
+    if not hasattr(store, "client"):
+        old = datetime.now(timezone.utc).timestamp() - 7200
+        os.utime(store._tmp / "put-abandoned", (old, old))
+        assert store.remove_stale_temporaries(timedelta(hours=1)) == 1
+    else:  # S3 cannot backdate an object: wait past its one-second timestamp instead
+        time.sleep(1.5)
+        assert store.remove_stale_temporaries(timedelta(seconds=1)) == 1
+    assert not still_there()
+    assert store.read_all("derived/kept") == b"complete"
+    assert [info.key for info in store.list("")] == ["derived/kept"]

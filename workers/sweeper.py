@@ -1,6 +1,7 @@
 """Periodic housekeeping run by every `fullrecord worker`: expire abandoned uploads, enqueue
 outbox rows that could not be enqueued when they were written, hand out processing steps that
-Redis lost or a dead worker dropped, and remove the workspaces of dead jobs on this host.
+Redis lost or a dead worker dropped, remove the workspaces of dead jobs on this host and what
+interrupted writes left in the object store.
 Safe to run on many hosts."""
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import multiprocessing
 import signal
 import sys
 import time
+from datetime import timedelta
 
 from ingest import uploads
 from workers import outbox, reconcile
@@ -24,11 +26,13 @@ def sweep(rt, connection) -> dict:
     enqueued = outbox.dispatch(rt, connection)
     requeued = reconcile.reconcile(rt, connection)
     workspaces = remove_abandoned(rt.settings.work_dir)
-    if expired or enqueued or requeued or workspaces:
+    temporaries = rt.store.remove_stale_temporaries(timedelta(hours=rt.settings.workers.stale_temp_hours))
+    if expired or enqueued or requeued or workspaces or temporaries:
         log.info("sweep: %d expired uploads removed, %d jobs enqueued, %d steps handed out again, "
-                 "%d dead workspaces removed", expired, enqueued, requeued, workspaces)
+                 "%d dead workspaces and %d stale store temporaries removed",
+                 expired, enqueued, requeued, workspaces, temporaries)
     return {"expired_uploads": expired, "enqueued": enqueued, "requeued_steps": requeued,
-            "removed_workspaces": workspaces}
+            "removed_workspaces": workspaces, "removed_store_temporaries": temporaries}
 
 
 class SweeperProcess:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import abc
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import BinaryIO, Iterator
 
 from storage.exceptions import HashMismatch
@@ -98,6 +98,11 @@ class ObjectStore(abc.ABC):
 
     @abc.abstractmethod
     def set_legal_hold(self, key: str, on: bool) -> None: ...
+
+    @abc.abstractmethod
+    def remove_stale_temporaries(self, older_than: timedelta) -> int:
+        """Remove what interrupted writes left behind (temp files, temp objects) untouched for
+        longer than older_than; returns how many. Never touches a complete object."""
 
     @abc.abstractmethod
     def check(self) -> None:

@@ -14,7 +14,8 @@ import errno
 import json
 import os
 import tempfile
-from datetime import datetime, timezone
+import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
@@ -260,6 +261,19 @@ class LocalObjectStore(ObjectStore):
         path.unlink()
         self._lock_path(key).unlink(missing_ok=True)
         fsync_dir(path.parent)
+
+    def remove_stale_temporaries(self, older_than: timedelta) -> int:
+        # A write in progress keeps touching its temp file, so an old one is abandoned.
+        cutoff = time.time() - older_than.total_seconds()
+        removed = 0
+        for entry in os.scandir(self._tmp):
+            try:
+                if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < cutoff:
+                    os.unlink(entry.path)
+                    removed += 1
+            except FileNotFoundError:
+                continue  # its writer finished with it while we looked
+        return removed
 
     def check(self) -> None:
         try:

@@ -324,6 +324,22 @@ class S3ObjectStore(ObjectStore):
 
     # -- deleting ------------------------------------------------------------
 
+    def remove_stale_temporaries(self, older_than: timedelta) -> int:
+        """Temp objects of originals whose writer died between upload and copy (they are
+        uploaded without a lock, so they can go)."""
+        self._ensure_bucket()
+        cutoff = datetime.now(timezone.utc) - older_than
+        removed = 0
+        with self._errors(f"list {TMP_PREFIX!r}"):
+            stale = [(obj.object_name, obj.version_id) for obj in
+                     self.client.list_objects(self.bucket, prefix=TMP_PREFIX, recursive=True, include_version=True)
+                     if not obj.is_dir and obj.last_modified is not None and obj.last_modified < cutoff]
+        for name, version in stale:
+            with self._errors(name):
+                self.client.remove_object(self.bucket, name, version_id=version)
+            removed += 1
+        return removed
+
     def delete(self, key) -> None:
         st = self._stat(key)
         info = self._info(key, st.size, st.last_modified, st.version_id)
