@@ -29,6 +29,7 @@ from storage.durability import FileAppender, fsync_dir
 from storage.ingest_models import OutboxEntry, Upload
 from storage.models import Clip, Device
 from storage.objects.hashing import ParallelHasher
+from workers import linking
 
 log = logging.getLogger(__name__)
 
@@ -243,8 +244,10 @@ def _enqueue_now(rt, outbox_id: str) -> None:
 
 
 def _record(rt, upload: Upload, stored, source: str | None) -> tuple[Receipt, str | None]:
-    """Clip, custody event and outbox entry in one transaction (or the existing clip, again)."""
+    """Clip, custody event, its first links and outbox entry in one transaction (or the
+    existing clip, again)."""
     with rt.session() as session, session.begin():
+        linking.take_lock(session)
         row = session.get(Upload, upload.id)
         actor = {"actor_type": "station", "actor_id": upload.station_id, "source_address": source}
         facts = {"upload_id": upload.id, "filename": upload.filename, "size": stored.size,
@@ -269,6 +272,8 @@ def _record(rt, upload: Upload, stored, source: str | None) -> tuple[Receipt, st
             session.add(clip)
             session.flush()
             append_event(session, action="received", clip_id=clip.id, details={**facts, "flags": flags}, **actor)
+            linking.relink_clips(session, rt.settings, [clip.id],
+                                 linking.Actor("station", upload.station_id, source))
             job = OutboxEntry(job="process_clip", args=[clip.id])
             session.add(job)
             session.flush()

@@ -4,10 +4,12 @@ from __future__ import annotations
 from flask_smorest import Api
 
 from ingest import tus_api
-from server.resources import alerts, clips, stations, tokens, users
+from server.resources import (alerts, cases, clips, devices, links, queues, stations, steps, sync, tokens, units,
+                              users)
 
 API_PREFIX = "/api/v1"
-BLUEPRINTS = (tokens.blp, stations.blp, users.blp, tus_api.blp, clips.blp, alerts.blp)
+BLUEPRINTS = (tokens.blp, stations.blp, users.blp, tus_api.blp, clips.blp, alerts.blp, units.blp, cases.blp,
+              steps.blp, sync.blp, devices.blp, links.blp, queues.blp)
 
 
 def init_app(app) -> None:

@@ -208,6 +208,38 @@ def db_upgrade(obj: CliContext):
     click.echo(f"database {database.address}: {before or 'empty'} -> {after}")
 
 
+# -- linking -------------------------------------------------------------------
+
+@main.group()
+def link():
+    """Links between clips and enforcement steps."""
+
+
+@link.command("rebuild")
+@pass_ctx
+def link_rebuild(obj: CliContext):
+    """Recompute every clip's corrected times and automatic links (after an upgrade, or after
+    changing link_buffer_minutes); manual decisions stay. Safe to interrupt and run again."""
+    from sqlalchemy import select
+
+    from server.operations.transaction import run
+    from storage.models import Clip
+    from storage.owners import host_name
+    from workers import linking
+    rt = obj.runtime()
+    _require_schema(rt)
+    with rt.session() as session:
+        clip_ids = list(session.scalars(select(Clip.id).order_by(Clip.recorded_at)))
+    actor, total = linking.Actor("worker", f"cli@{host_name()}"), linking.LinkStats()
+    with click.progressbar(length=len(clip_ids), label="linking", file=sys.stderr) as bar:
+        for start in range(0, len(clip_ids), linking.engine.CHUNK):
+            chunk = clip_ids[start:start + linking.engine.CHUNK]
+            total += run(rt, lambda session: linking.relink_clips(session, rt.settings, chunk, actor))
+            bar.update(len(chunk))
+    click.echo(f"clips {total.clips}: links added {total.added}, removed {total.removed}, "
+               f"updated {total.updated}; corrected times changed {total.retimed}")
+
+
 # -- accounts ------------------------------------------------------------------
 
 @main.group()

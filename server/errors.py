@@ -7,9 +7,11 @@ import logging
 
 from flask import jsonify
 from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.http import HTTP_STATUS_CODES
 
 from server.accounts import AccountError
 from server.i18n import t
+from server.operations import Refused
 from storage.db import utcnow
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,12 @@ def _account_error(error: AccountError):
                        t(error.key, **error.values))
 
 
+def _refused(error):
+    errors = {error.field: [t(error.key, **error.values)]} if error.field else None
+    return _json_error(error.status, HTTP_STATUS_CODES.get(error.status, "Error"), t(error.key, **error.values),
+                       errors)
+
+
 def _internal_error(error):
     original = getattr(error, "original_exception", None) or error
     log.error("internal error", exc_info=original)
@@ -68,5 +76,6 @@ def _internal_error(error):
 def init_app(app) -> None:
     """Call after the API is set up: these handlers replace flask-smorest's generic one."""
     app.register_error_handler(AccountError, _account_error)
+    app.register_error_handler(Refused, _refused)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(InternalServerError, _internal_error)

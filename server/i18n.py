@@ -166,6 +166,18 @@ MESSAGES = {
 }
 
 
+def _merge_catalogs() -> None:
+    from server.catalogs import CATALOGS
+    for catalog in CATALOGS:
+        clash = MESSAGES.keys() & catalog.keys()
+        if clash:
+            raise RuntimeError(f"message keys defined twice: {sorted(clash)}")
+        MESSAGES.update(catalog)
+
+
+_merge_catalogs()
+
+
 def request_language() -> str:
     default = "zh-CN"
     if has_request_context():

@@ -226,6 +226,11 @@ class StepType(_Strict):
     link_buffer_minutes: float | None = Field(None, ge=0)
 
 
+class LinkingSettings(_Strict):
+    unlinked_after_hours: float = Field(24, gt=0)
+    """A clip received this long ago and still linked to no step is listed as unlinked."""
+
+
 class Settings(_Strict):
     data_dir: Path = Path("./data")
     timezone: str = "Asia/Shanghai"
@@ -239,6 +244,7 @@ class Settings(_Strict):
     auth: AuthSettings = AuthSettings()
     workers: WorkerSettings = WorkerSettings()
     processing: ProcessingSettings = ProcessingSettings()
+    linking: LinkingSettings = LinkingSettings()
     audit: AuditDefaults = AuditDefaults()
     step_types: dict[str, StepType] = Field(min_length=1)
     source: str = Field("<defaults>", exclude=True)
@@ -264,6 +270,12 @@ class Settings(_Strict):
     def _absolute_data_dir(self) -> "Settings":
         object.__setattr__(self, "data_dir", self.data_dir.expanduser().resolve())
         return self
+
+    def audit_value(self, step_type: str, key: str) -> float:
+        """An audit key (max_gap_seconds, link_buffer_minutes, ...) for a step type: its own
+        value if it sets one, else the default under `audit`."""
+        own = getattr(self.step_types[step_type], key) if step_type in self.step_types else None
+        return own if own is not None else getattr(self.audit, key)
 
     @property
     def database_url(self) -> str:

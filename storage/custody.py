@@ -10,7 +10,7 @@ import hashlib
 import json
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from storage.db import utcnow
@@ -39,13 +39,42 @@ def event_hash(event: CustodyEvent) -> str:
     return hashlib.sha256(canonical(event)).hexdigest()
 
 
+def _head(session: Session) -> tuple[int, str]:
+    last = session.execute(select(CustodyEvent.seq, CustodyEvent.hash)
+                           .order_by(CustodyEvent.seq.desc()).limit(1)).first()
+    return (last.seq, last.hash) if last else (0, GENESIS_HASH)
+
+
+def append_events(session: Session, events: list[dict]) -> int:
+    """Add many events (each a dict of append_event's keyword arguments) in one go, in order:
+    the head is read once and the rows are inserted together. Returns how many were added."""
+    if not events:
+        return 0
+    seq, prev = _head(session)
+    rows = []
+    for values in events:
+        seq += 1
+        event = CustodyEvent(seq=seq, occurred_at=values.get("occurred_at") or utcnow(),
+                             actor_type=values["actor_type"], actor_id=values["actor_id"], action=values["action"],
+                             clip_id=values.get("clip_id"), case_id=values.get("case_id"),
+                             details=values.get("details") or {}, source_address=values.get("source_address"),
+                             prev_hash=prev)
+        event.hash = prev = event_hash(event)
+        rows.append({column: getattr(event, column) for column in _COLUMNS})
+    session.execute(insert(CustodyEvent), rows)
+    return len(rows)
+
+
+_COLUMNS = ("seq", "occurred_at", "actor_type", "actor_id", "action", "clip_id", "case_id", "details",
+            "source_address", "prev_hash", "hash")
+
+
 def append_event(session: Session, *, actor_type: str, actor_id: str, action: str,
                  clip_id: str | None = None, case_id: str | None = None, details: dict | None = None,
                  source_address: str | None = None, occurred_at: datetime | None = None) -> CustodyEvent:
     """Add the next event to the chain in the caller's transaction."""
-    last = session.execute(select(CustodyEvent.seq, CustodyEvent.hash)
-                           .order_by(CustodyEvent.seq.desc()).limit(1)).first()
-    seq, prev = (last.seq + 1, last.hash) if last else (1, GENESIS_HASH)
+    seq, prev = _head(session)
+    seq += 1
     event = CustodyEvent(seq=seq, occurred_at=occurred_at or utcnow(), actor_type=actor_type, actor_id=actor_id,
                          action=action, clip_id=clip_id, case_id=case_id, details=details or {},
                          source_address=source_address, prev_hash=prev)

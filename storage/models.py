@@ -91,6 +91,9 @@ class Clip(Base):
         CheckConstraint("size >= 0", name="ck_clips_size"),
         Index("ix_clips_sha256", "sha256"),
         Index("ix_clips_device_recorded", "device_id", "recorded_at"),
+        Index("ix_clips_serial_recorded", "device_serial", "recorded_at"),
+        Index("ix_clips_corrected", "corrected_start", "corrected_end"),
+        Index("ix_clips_corrected_end", "corrected_end"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -111,6 +114,13 @@ class Clip(Base):
     media: Mapped[dict] = mapped_column(JSON, default=dict, server_default="{}")
     """What ffprobe found (kind, container, codecs, duration, ...) or why it could not read the file."""
     duration_seconds: Mapped[float | None] = mapped_column(Float)
+    corrected_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """recorded_at corrected by the recorder's clock offset (true time); set when the clip is linked."""
+    corrected_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """corrected_start + duration (equal to corrected_start while the duration is unknown)."""
+    clock_offset_seconds: Mapped[float | None] = mapped_column(Float)
+    """The offset subtracted from the recorder's times (null: no clock report for the recorder yet)."""
+    clock_report_id: Mapped[str | None] = mapped_column(ForeignKey("clock_reports.id", ondelete="RESTRICT"))
 
     device: Mapped[Device | None] = relationship()
     derivatives: Mapped[list["Derivative"]] = relationship(back_populates="clip", order_by="Derivative.created_at")

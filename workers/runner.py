@@ -23,7 +23,7 @@ from storage.db import utcnow
 from storage.models import Clip, Derivative
 from storage.owners import host_name, new_owner
 from storage.processing_models import FINAL_STATUSES, Alert, ObstructedInterval, ProcessingStep
-from workers import pipeline
+from workers import linking, pipeline
 from workers.steps import Outcome, body
 from workers.steps.context import StepContext
 from workers.steps.failures import final_failure, integrity_failure
@@ -157,6 +157,8 @@ def _write(rt, claimed: Claimed, owner: str, outcome: Outcome, context: StepCont
     for attempt in range(COMMIT_ATTEMPTS):
         try:
             with rt.session() as session, session.begin():
+                if outcome.clip_media is not None:
+                    linking.take_lock(session)  # before any row lock: the order every linking writer keeps
                 row = session.get(ProcessingStep, claimed.id, with_for_update=True)
                 if row.worker != owner or row.status != "running":
                     return False
@@ -180,6 +182,8 @@ def _apply(session, row: ProcessingStep, outcome: Outcome, context: StepContext,
     if outcome.clip_media is not None:
         clip.media = outcome.clip_media
         clip.duration_seconds = outcome.clip_duration
+        session.flush()
+        linking.relink_clips(session, context.settings, [clip.id], linking.Actor("worker", host_name()))
     if outcome.clip_flags:
         clip.flags = {**clip.flags, **outcome.clip_flags}
     for new in outcome.derivatives:

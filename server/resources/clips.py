@@ -8,6 +8,8 @@ from sqlalchemy import select
 
 from server.auth import roles
 from server.i18n import t
+from server.operations.links import links_of_clip
+from server.resources.links import LinkSchema
 from server.runtime import runtime
 from storage.models import Clip
 from storage.processing_models import ObstructedInterval, ProcessingStep
@@ -76,12 +78,19 @@ class ClipSchema(ma.Schema):
     device_id = ma.fields.String(allow_none=True)
     officer_id = ma.fields.String(allow_none=True)
     station_id = ma.fields.String(allow_none=True)
-    recorded_at = ma.fields.AwareDateTime()
+    recorded_at = ma.fields.AwareDateTime(metadata={"description": "Raw start, by the recorder's own clock"})
+    corrected_start = ma.fields.AwareDateTime(allow_none=True, metadata={
+        "description": "True start: recorded_at minus the clock offset in force for the recorder"})
+    corrected_end = ma.fields.AwareDateTime(allow_none=True, metadata={
+        "description": "corrected_start + duration (= corrected_start while the duration is unknown)"})
+    clock_offset_seconds = ma.fields.Float(allow_none=True, metadata={
+        "description": "Offset applied (device − true time); null: no clock report for the recorder yet"})
+    clock_report_id = ma.fields.String(allow_none=True)
     received_at = ma.fields.AwareDateTime(metadata={"description": "When the original was stored."})
     flags = ma.fields.Dict()
     media = ma.fields.Dict(metadata={"description": "What ffprobe found, or why it could not read the file"})
     duration_seconds = ma.fields.Float(allow_none=True)
-    links = ma.fields.List(ma.fields.Dict(), dump_default=[])
+    links = ma.fields.List(ma.fields.Nested(LinkSchema), dump_default=[])
     processing = ma.fields.Nested(ProcessingSchema)
     derivatives = ma.fields.List(ma.fields.Nested(DerivativeSchema))
     obstructions = ma.fields.List(ma.fields.Nested(ObstructionSchema))
@@ -119,13 +128,14 @@ class ClipResource(MethodView):
 
 
 def clip_view(session, clip: Clip) -> dict:
-    """A clip with its processing state, derivatives and obstructed intervals."""
+    """A clip with its processing state, derivatives, obstructed intervals and links."""
     steps = session.scalars(select(ProcessingStep).where(ProcessingStep.clip_id == clip.id)
                             .order_by(ProcessingStep.created_at, ProcessingStep.step, ProcessingStep.profile)).all()
     obstructions = session.scalars(select(ObstructedInterval).where(ObstructedInterval.clip_id == clip.id)
                                    .order_by(ObstructedInterval.start_seconds)).all()
     view = {column.key: getattr(clip, column.key) for column in Clip.__table__.columns}
-    view.update(processing=processing_summary(steps), derivatives=list(clip.derivatives), obstructions=obstructions)
+    view.update(processing=processing_summary(steps), derivatives=list(clip.derivatives), obstructions=obstructions,
+                links=links_of_clip(session, clip.id))
     return view
 
 

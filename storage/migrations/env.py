@@ -1,7 +1,9 @@
 """Alembic environment: runs with the connection that storage.migrate hands it."""
 from alembic import context
 
-from storage import ingest_models, models, processing_models  # noqa: F401  (registers the tables)
+# Importing the model modules registers their tables.
+from storage import (case_models, device_models, ingest_models, link_models, models,  # noqa: F401
+                     processing_models)
 from storage.db import Base
 
 config = context.config
