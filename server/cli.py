@@ -220,7 +220,7 @@ def link():
 def link_rebuild(obj: CliContext):
     """Recompute every clip's corrected times and automatic links (after an upgrade, or after
     changing link_buffer_minutes); manual decisions stay. Safe to interrupt and run again."""
-    from sqlalchemy import select
+    from sqlalchemy import func, select, tuple_
 
     from server.operations.transaction import run
     from storage.models import Clip
@@ -229,13 +229,20 @@ def link_rebuild(obj: CliContext):
     rt = obj.runtime()
     _require_schema(rt)
     with rt.session() as session:
-        clip_ids = list(session.scalars(select(Clip.id).order_by(Clip.recorded_at)))
-    actor, total = linking.Actor("worker", f"cli@{host_name()}"), linking.LinkStats()
-    with click.progressbar(length=len(clip_ids), label="linking", file=sys.stderr) as bar:
-        for start in range(0, len(clip_ids), linking.engine.CHUNK):
-            chunk = clip_ids[start:start + linking.engine.CHUNK]
-            total += run(rt, lambda session: linking.relink_clips(session, rt.settings, chunk, actor))
-            bar.update(len(chunk))
+        count = session.scalar(select(func.count()).select_from(Clip))
+    actor, total, after = linking.Actor("worker", f"cli@{host_name()}"), linking.LinkStats(), None
+    with click.progressbar(length=count, label="linking", file=sys.stderr) as bar:
+        while True:  # pages in recording order, so each meets the steps of a short period only
+            page = select(Clip.recorded_at, Clip.id).order_by(Clip.recorded_at, Clip.id).limit(linking.engine.CHUNK)
+            if after is not None:
+                page = page.where(tuple_(Clip.recorded_at, Clip.id) > tuple_(*after))
+            with rt.session() as session:
+                rows = session.execute(page).all()
+            if not rows:
+                break
+            after = tuple(rows[-1])
+            total += run(rt, lambda session: linking.relink_clips(session, rt.settings, [r.id for r in rows], actor))
+            bar.update(len(rows))
     click.echo(f"clips {total.clips}: links added {total.added}, removed {total.removed}, "
                f"updated {total.updated}; corrected times changed {total.retimed}")
 

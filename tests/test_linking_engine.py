@@ -107,14 +107,16 @@ def test_concurrent_step_changes_are_applied_one_after_the_other(rt):
 
 
 def test_cli_rebuild_links_clips_that_predate_linking(rt, settings):
+    """More clips than one page of the rebuild, so that paging is exercised."""
     with rt.session() as session, session.begin():
-        build(session, SMALL)
+        build(session, CitySize(clips=linking.engine.CHUNK + 200, steps=120, officers=60, districts=2,
+                                squads_per_district=2))
     env = {"FULLRECORD_DATA_DIR": str(settings.data_dir), "FULLRECORD_DATABASE_URL": settings.database_url,
            "FULLRECORD_REDIS_URL": settings.redis.url}
     result = run_cli("link", "rebuild", env=env)
     assert result.returncode == 0, result.stderr
     with rt.session() as session:
         links = count(session, ClipLink)
-    assert links > 0 and f"links added {links}" in result.stdout
+    assert links > 0 and f"clips {linking.engine.CHUNK + 200}: links added {links}," in result.stdout
     again = run_cli("link", "rebuild", env=env)
     assert again.returncode == 0 and "links added 0, removed 0, updated 0" in again.stdout
