@@ -42,7 +42,7 @@ class Server:
             try:
                 if requests.get(f"{self.url}/healthz", timeout=2).status_code == 200:
                     return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # still starting (slow on a loaded host)
                 time.sleep(0.2)
         raise AssertionError("fullrecord serve did not become healthy")
 
