@@ -13,23 +13,23 @@ import hashlib
 import logging
 import os
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import ClientDisconnected
 
 from ingest import locks
 from ingest.hash_cache import HashCache
-from storage.custody import append_event
+from storage.custody import append_event, lost_append_race
 from storage.db import utcnow
 from storage.durability import FileAppender, fsync_dir
 from storage.ingest_models import OutboxEntry, Upload
 from storage.models import Clip, Device
 from storage.objects.hashing import ParallelHasher
-from workers import linking
+from workers import linking, store_retention
 
 log = logging.getLogger(__name__)
 
@@ -213,7 +213,8 @@ def complete(rt, cache: HashCache, upload: Upload, source: str | None) -> Receip
         path.unlink(missing_ok=True)
         cache.forget(upload.id)
         raise UploadError(460, "upload.hash_mismatch", declared=upload.declared_sha256, actual=digests.sha256)
-    retain_until = utcnow() + timedelta(days=rt.settings.retention.field_recording_days)
+    received_at = utcnow()
+    retain_until = received_at + timedelta(days=rt.settings.retention.field_recording_days)
     try:
         stored = rt.store.put_original_file(path, digests=digests, retain_until=retain_until)
     except Exception as exc:  # the store's own errors differ per backend; the upload stays resumable
@@ -222,10 +223,10 @@ def complete(rt, cache: HashCache, upload: Upload, source: str | None) -> Receip
         raise UploadError(503, "upload.store_failed", reason=str(exc)[:300]) from None
     for attempt in range(COMPLETION_ATTEMPTS):
         try:
-            receipt, job = _record(rt, upload, stored, source)
+            receipt, job = _record(rt, upload, stored, source, received_at, retain_until)
             break
-        except IntegrityError:  # another writer extended the custody chain first
-            if attempt == COMPLETION_ATTEMPTS - 1:
+        except DBAPIError as error:  # another writer extended the custody chain first
+            if not lost_append_race(error) or attempt == COMPLETION_ATTEMPTS - 1:
                 raise
     path.unlink(missing_ok=True)
     cache.forget(upload.id)
@@ -243,7 +244,8 @@ def _enqueue_now(rt, outbox_id: str) -> None:
         log.exception("could not enqueue outbox row %s now; the sweeper will", outbox_id)
 
 
-def _record(rt, upload: Upload, stored, source: str | None) -> tuple[Receipt, str | None]:
+def _record(rt, upload: Upload, stored, source: str | None, received_at: datetime,
+            retain_until: datetime) -> tuple[Receipt, str | None]:
     """Clip, custody event, its first links and outbox entry in one transaction (or the
     existing clip, again)."""
     with rt.session() as session, session.begin():
@@ -268,12 +270,14 @@ def _record(rt, upload: Upload, stored, source: str | None) -> tuple[Receipt, st
             clip = Clip(sha256=stored.sha256, sm3=stored.sm3, size=stored.size, original_key=stored.key,
                         filename=upload.filename, device_id=device.id if device else None,
                         device_serial=upload.device_serial, officer_id=upload.officer_id,
-                        station_id=upload.station_id, recorded_at=upload.recorded_at, flags=flags)
+                        station_id=upload.station_id, recorded_at=upload.recorded_at, flags=flags,
+                        received_at=received_at, retain_until=retain_until)
             session.add(clip)
             session.flush()
             append_event(session, action="received", clip_id=clip.id, details={**facts, "flags": flags}, **actor)
             linking.relink_clips(session, rt.settings, [clip.id],
                                  linking.Actor("station", upload.station_id, source))
+            store_retention.apply_noted(session, rt)  # linked at once: evidence, held
             job = OutboxEntry(job="process_clip", args=[clip.id])
             session.add(job)
             session.flush()

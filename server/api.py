@@ -4,12 +4,16 @@ from __future__ import annotations
 from flask_smorest import Api
 
 from ingest import tus_api
-from server.resources import (alerts, cases, clips, devices, links, queues, stations, steps, sync, tokens, units,
-                              users)
+from server.resources import (alerts, cases, clips, devices, links, media, queues, stations, steps, sync, tokens,
+                              units, users)
+from server.resources import retention as retention_resource
+from server.resources import exports as exports_resource
 
 API_PREFIX = "/api/v1"
-BLUEPRINTS = (tokens.blp, stations.blp, users.blp, tus_api.blp, clips.blp, alerts.blp, units.blp, cases.blp,
+BLUEPRINTS = (tokens.blp, stations.blp, users.blp, tus_api.blp, clips.blp, media.blp, alerts.blp, units.blp, cases.blp,
               steps.blp, sync.blp, devices.blp, links.blp, queues.blp)
+BLUEPRINTS += (retention_resource.blp,)
+BLUEPRINTS += (exports_resource.blp,)
 
 
 def init_app(app) -> None:

@@ -95,6 +95,7 @@ def serve(obj: CliContext, host, port):
     _require_parts(obj)
     _require_schema(obj.runtime())
     settings = obj.settings
+    require_signing_key(settings)
     FullrecordServer(settings, host or settings.server.host, port or settings.server.port).run()
 
 
@@ -105,6 +106,7 @@ def worker(obj: CliContext, burst):
     """Run one RQ worker on the configured queues."""
     from workers.queues import run_worker
     _require_parts(obj)
+    require_signing_key(obj.settings)
     run_worker(obj.settings, burst=burst)
 
 
@@ -137,6 +139,7 @@ def up(obj: CliContext, host, port, data_dir):
         if before is None:
             click.echo(obj.msg("up.created_db", url=rt.settings.database_url))
         secret_key(settings)  # made once here, not raced by the API's worker processes
+        ensure_signing_key_or_exit(settings)  # likewise the custody signing key, on first start
         running.start_api()
         running.start_worker()
         url = f"http://{host}:{port}"
@@ -222,7 +225,7 @@ def link_rebuild(obj: CliContext):
     changing link_buffer_minutes); manual decisions stay. Safe to interrupt and run again."""
     from sqlalchemy import func, select, tuple_
 
-    from server.operations.transaction import run
+    from workers.transaction import run
     from storage.models import Clip
     from storage.owners import host_name
     from workers import linking
@@ -316,3 +319,13 @@ def _account_message(obj: CliContext, exc: Exception) -> str:
     if isinstance(exc, AccountError):
         return obj.msg(exc.key, **exc.values)
     return str(exc)
+
+
+# -- subsystems with command modules of their own (they import this module) ----
+
+from server.cli_custody import custody, ensure_signing_key_or_exit, require_signing_key  # noqa: E402
+from server.cli_export import export  # noqa: E402
+from server.cli_retention import retention  # noqa: E402
+
+for _command in (custody, export, retention):
+    main.add_command(_command)

@@ -161,6 +161,19 @@ MESSAGES = {
         "zh-CN": "告警 {id} 已于 {when} 确认。",
         "en": "Alert {id} was already acknowledged at {when}.",
     },
+    "alert.custody_not_intact": {
+        "zh-CN": "监管链日志不完整，未签署检查点：{reason}。请立即运行 `fullrecord custody verify` 并调查。",
+        "en": "The custody log is not intact; no checkpoint was signed: {reason}. Run `fullrecord custody verify` "
+              "now and investigate.",
+    },
+    "media.deleted": {
+        "zh-CN": "片段 {id} 的文件已按保存期限规则删除；其记录和监管链事件仍保留。",
+        "en": "The files of clip {id} were deleted under the retention policy; its record and custody events remain.",
+    },
+    "media.bad_range": {
+        "zh-CN": "请求的字节范围 {range} 超出文件大小（{size} 字节）。",
+        "en": "The requested byte range {range} lies outside the file ({size} bytes).",
+    },
     "health.ok": {"zh-CN": "正常", "en": "ok"},
     "health.down": {"zh-CN": "不可用", "en": "unavailable"},
 }

@@ -30,6 +30,7 @@ ENV_OVERRIDES = {
     "FULLRECORD_LOCAL_STORE_ROOT": "object_store.local.root",
     "FULLRECORD_STAGING_DIR": "uploads.staging_dir",
     "FULLRECORD_WORK_DIR": "processing.work_dir",
+    "FULLRECORD_CUSTODY_SIGNING_KEY": "custody.signing_key",
     "FULLRECORD_S3_ENDPOINT": "object_store.s3.endpoint",
     "FULLRECORD_S3_SECURE": "object_store.s3.secure",
     "FULLRECORD_S3_BUCKET": "object_store.s3.bucket",
@@ -96,6 +97,20 @@ class ObjectStoreSettings(_Strict):
 class RetentionSettings(_Strict):
     field_recording_days: int = Field(183, ge=1)
     evidence_permanent: bool = True
+    closed_case_years: float = Field(10, ge=0)
+    sweep_hours: float = Field(24, gt=0)
+
+
+class CustodySettings(_Strict):
+    signing_key: str | None = None
+    trusted_keys: list[str] = Field(default_factory=list)
+    checkpoint_every_events: int = Field(1000, ge=1)
+    checkpoint_every_minutes: float = Field(10, gt=0)
+
+
+class ExportSettings(_Strict):
+    queue: str = "long"
+    timeout_seconds: int = Field(21600, ge=60)
 
 
 class UploadSettings(_Strict):
@@ -240,6 +255,8 @@ class Settings(_Strict):
     redis: RedisSettings = RedisSettings()
     object_store: ObjectStoreSettings = ObjectStoreSettings()
     retention: RetentionSettings = RetentionSettings()
+    custody: CustodySettings = CustodySettings()
+    exports: ExportSettings = ExportSettings()
     uploads: UploadSettings = UploadSettings()
     auth: AuthSettings = AuthSettings()
     workers: WorkerSettings = WorkerSettings()
@@ -295,6 +312,11 @@ class Settings(_Strict):
     def work_dir(self) -> Path:
         directory = self.processing.work_dir
         return Path(directory).expanduser().resolve() if directory else self.data_dir / "work"
+
+    @property
+    def custody_signing_key(self) -> Path:
+        key = self.custody.signing_key
+        return Path(key).expanduser().resolve() if key else self.data_dir / "custody-signing-key.pem"
 
     @property
     def zone(self) -> ZoneInfo:

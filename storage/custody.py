@@ -8,21 +8,26 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
+from datetime import datetime, timezone
 
 from sqlalchemy import insert, select
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from storage.db import utcnow
 from storage.models import CustodyEvent
 
 GENESIS_HASH = "0" * 64
+RETRYABLE_SQLSTATES = ("40P01", "40001")
+"""PostgreSQL: deadlock detected, serialization failure."""
+ACCESS_ACTIONS = ("viewed", "streamed", "downloaded", "bundle_downloaded")
+"""Events that record who looked at evidence, as opposed to what happened to it."""
 
 
 def canonical(event: CustodyEvent) -> bytes:
     fields = {
         "seq": event.seq,
-        "occurred_at": event.occurred_at.isoformat(timespec="microseconds"),
+        "occurred_at": event.occurred_at.astimezone(timezone.utc).isoformat(timespec="microseconds"),
         "actor_type": event.actor_type,
         "actor_id": event.actor_id,
         "action": event.action,
@@ -37,6 +42,15 @@ def canonical(event: CustodyEvent) -> bytes:
 
 def event_hash(event: CustodyEvent) -> str:
     return hashlib.sha256(canonical(event)).hexdigest()
+
+
+def lost_append_race(error: DBAPIError) -> bool:
+    """Whether a transaction that appended custody events failed only because another writer
+    extended the chain first (unique seq / prev_hash), or because PostgreSQL broke a deadlock
+    between two appenders (one holding a clip row the other's event references): run it again."""
+    if isinstance(error, IntegrityError):
+        return "custody_events" in str(error.orig)
+    return getattr(error.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
 
 
 def _head(session: Session) -> tuple[int, str]:

@@ -11,11 +11,14 @@ from datetime import datetime
 from sqlalchemy import (JSON, BigInteger, Boolean, CheckConstraint, Float, ForeignKey, Index, Integer,
                         String, Text, UniqueConstraint)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql.expression import false
 
 from storage.db import Base, UTCDateTime, utcnow
 
 ROLES = ("admin", "legal", "inspector", "officer")
-CLIP_STATUSES = ("received", "verified", "integrity_failed", "unplayable", "processed")
+CLIP_STATUSES = ("received", "verified", "integrity_failed", "unplayable", "processed", "deleting", "deleted")
+"""deleting: the retention sweeper is removing its objects (a re-run finishes); deleted: they are gone,
+the row and its custody events stay."""
 
 
 def new_id() -> str:
@@ -121,6 +124,11 @@ class Clip(Base):
     clock_offset_seconds: Mapped[float | None] = mapped_column(Float)
     """The offset subtracted from the recorder's times (null: no clock report for the recorder yet)."""
     clock_report_id: Mapped[str | None] = mapped_column(ForeignKey("clock_reports.id", ondelete="RESTRICT"))
+    retain_until: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    """The retention applied to the original in the object store (only ever extended)."""
+    held: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """Whether the original is under an object legal hold (evidence of an open case, or a legal hold)."""
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     device: Mapped[Device | None] = relationship()
     derivatives: Mapped[list["Derivative"]] = relationship(back_populates="clip", order_by="Derivative.created_at")

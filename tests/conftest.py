@@ -7,6 +7,7 @@ from server.runtime import Runtime
 from server.settings import SOURCE_CONFIG, load_settings
 from storage.migrate import upgrade
 from storage.objects.local import LocalObjectStore
+from tests.custody_keys import KEY_NAME, make_key
 
 pytest_plugins = ["tests.services.fixtures"]
 
@@ -29,9 +30,12 @@ def database_url(request, tmp_path):
 
 @pytest.fixture
 def make_settings(tmp_path):
+    signing_key = tmp_path / "custody-keys" / KEY_NAME  # outside data_dir, whose contents tests check
+    make_key(signing_key)
+
     def make(**overrides):
         values = {"data_dir": str(tmp_path / "data"), "auth.password_memory_cost": 8192,
-                  "auth.password_time_cost": 1, **overrides}
+                  "auth.password_time_cost": 1, "custody.signing_key": str(signing_key), **overrides}
         return load_settings(SOURCE_CONFIG, env={}, overrides=values)
     return make
 

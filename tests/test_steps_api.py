@@ -145,12 +145,13 @@ def test_a_step_links_an_uploaded_clip_and_unlinks_it_when_moved_away(client, rt
     [link] = created["links"]
     assert (link["clip_id"], link["origin"], link["state"], link["rule"]) == (clip_id, "auto", "linked",
                                                                              "officer+device")
-    assert custody_actions(rt, clip_id) == ["received", "linked"]
+    assert custody_actions(rt, clip_id) == ["received", "linked", "legal_hold_set"]  # evidence is held
     moved = client.patch(f"/api/v1/steps/{created['id']}", headers=if_match(admin, 1), json={
         "started_at": "2026-11-21T09:30:00+08:00", "ended_at": "2026-11-21T10:30:00+08:00"})
     assert moved.status_code == 200
     assert moved.get_json()["linking"]["removed"] == 1 and moved.get_json()["links"] == []
-    assert custody_actions(rt, clip_id) == ["received", "linked", "unlinked"]
+    assert custody_actions(rt, clip_id) == ["received", "linked", "legal_hold_set", "unlinked",
+                                         "legal_hold_released"]
     notes = client.patch(f"/api/v1/steps/{created['id']}", json={"notes": "补记"}, headers=if_match(admin, 2))
     assert notes.get_json()["linking"] == {"clips": 0, "added": 0, "removed": 0, "updated": 0}
 
@@ -161,4 +162,4 @@ def test_a_clip_uploaded_during_a_step_is_linked_at_receipt(client, rt, admin, c
                      recorded_at="2026-11-20T10:29:00+08:00")
     links = client.get(f"/api/v1/steps/{step['id']}", headers=admin).get_json()["links"]
     assert [(link["clip_id"], link["rule"]) for link in links] == [(clip_id, "officer")]
-    assert custody_actions(rt, clip_id) == ["received", "linked"]
+    assert custody_actions(rt, clip_id) == ["received", "linked", "legal_hold_set"]  # evidence is held

@@ -101,8 +101,10 @@ def test_tuspy_upload_gives_a_verified_receipt(live, station, rt):
     assert rt.store.read_all(f"originals/{sha256[:2]}/{sha256[2:4]}/{sha256}") == data
     assert rt.store.stat(f"originals/{sha256[:2]}/{sha256[2:4]}/{sha256}").retain_until > utcnow() + timedelta(days=180)
     with rt.session() as session:
-        event = session.scalars(select(CustodyEvent).where(CustodyEvent.clip_id == clip["id"])).one()
+        event, viewed = session.scalars(select(CustodyEvent).where(CustodyEvent.clip_id == clip["id"])
+                                        .order_by(CustodyEvent.seq)).all()
         assert event.action == "received" and event.details["sm3"] == sm3 and event.prev_hash == GENESIS_HASH
+        assert viewed.action == "viewed" and viewed.actor_type == "station"  # the receipt check is an access too
         assert session.scalars(select(OutboxEntry.args)).all() == [[clip["id"]]]
         assert not list(rt.settings.staging_dir.iterdir())
 

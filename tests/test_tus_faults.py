@@ -68,6 +68,7 @@ def server(request, tmp_path, database_url, redis_url):
                     "FULLRECORD_S3_ACCESS_KEY": seaweedfs.access_key,
                     "FULLRECORD_S3_SECRET_KEY": seaweedfs.secret_key})
     assert run_cli("db", "upgrade", env=env).returncode == 0
+    assert run_cli("custody", "keygen", env=env).returncode == 0  # serve refuses to start without one
     token = run_cli("admin", "add-station", "采集站-故障", env=env).stdout.strip().splitlines()[-1]
     running = Server(env, free_port())
     running.start()

@@ -24,3 +24,10 @@ def run_step(step_id: str) -> str:
     """One processing step of one clip (verify, probe, review, thumbnails, obstruction)."""
     from workers.runner import execute
     return execute(step_id, _connection())
+
+
+def export_bundle(export_id: str) -> str:
+    """Build a case's evidence bundle and store it (workers/exports.py)."""
+    from workers import exports
+    from workers.context import runtime
+    return exports.run(runtime(), export_id)

@@ -16,14 +16,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError
 
-from storage.custody import append_event
+from storage.custody import append_event, lost_append_race
 from storage.db import utcnow
 from storage.models import Clip, Derivative
 from storage.owners import host_name, new_owner
 from storage.processing_models import FINAL_STATUSES, Alert, ObstructedInterval, ProcessingStep
-from workers import linking, pipeline
+from workers import linking, pipeline, store_retention
 from workers.steps import Outcome, body
 from workers.steps.context import StepContext
 from workers.steps.failures import final_failure, integrity_failure
@@ -164,8 +164,8 @@ def _write(rt, claimed: Claimed, owner: str, outcome: Outcome, context: StepCont
                     return False
                 _apply(session, row, outcome, context, seconds)
             return True
-        except IntegrityError:  # another writer extended the custody chain first
-            if attempt == COMMIT_ATTEMPTS - 1:
+        except DBAPIError as error:  # another writer extended the custody chain first
+            if not lost_append_race(error) or attempt == COMMIT_ATTEMPTS - 1:
                 raise
             time.sleep(0.05 * (attempt + 1))
     return False
@@ -184,6 +184,7 @@ def _apply(session, row: ProcessingStep, outcome: Outcome, context: StepContext,
         clip.duration_seconds = outcome.clip_duration
         session.flush()
         linking.relink_clips(session, context.settings, [clip.id], linking.Actor("worker", host_name()))
+        store_retention.apply_noted(session, context.rt)
     if outcome.clip_flags:
         clip.flags = {**clip.flags, **outcome.clip_flags}
     for new in outcome.derivatives:
@@ -198,6 +199,9 @@ def _apply(session, row: ProcessingStep, outcome: Outcome, context: StepContext,
             "object_key": new.object_key, "sha256": new.sha256, "sm3": new.sm3, "size": new.size,
             "source_sha256": clip.sha256, "tool_version": new.tool_version, "argv": new.argv,
             "checks": new.checks}, **actor)
+    if outcome.derivatives and clip.held:  # new files of held evidence are held too
+        store_retention.apply(session, context.rt.store, [clip.id], linking.Actor("worker", host_name()),
+                              rules=context.settings.retention, reassert=True)
     for action, details in outcome.events:
         append_event(session, action=action, details=details, **actor)
     for interval in outcome.obstructions:

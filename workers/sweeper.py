@@ -1,4 +1,5 @@
-"""Periodic housekeeping run by every `fullrecord worker`: expire abandoned uploads, enqueue
+"""Periodic housekeeping run by every `fullrecord worker`: sign a custody checkpoint when one is
+due, run the retention sweep when it is due, expire abandoned uploads, enqueue
 outbox rows that could not be enqueued when they were written, hand out processing steps that
 Redis lost or a dead worker dropped, remove the workspaces of dead jobs on this host and what
 interrupted writes left in the object store.
@@ -12,8 +13,12 @@ import sys
 import time
 from datetime import timedelta
 
+from sqlalchemy import select
+
 from ingest import uploads
-from workers import outbox, reconcile
+from storage import checkpoints
+from storage.processing_models import Alert
+from workers import exports, outbox, reconcile, retention
 from workers.workspace import remove_abandoned
 
 log = logging.getLogger(__name__)
@@ -22,17 +27,38 @@ STOP_SECONDS = 10
 
 
 def sweep(rt, connection) -> dict:
+    checkpoint = _checkpoint(rt)
+    retention_sweep = retention.sweep_if_due(rt)
     expired = uploads.expire(rt)
     enqueued = outbox.dispatch(rt, connection)
     requeued = reconcile.reconcile(rt, connection)
+    exports_requeued = exports.reconcile(rt, connection)
     workspaces = remove_abandoned(rt.settings.work_dir)
     temporaries = rt.store.remove_stale_temporaries(timedelta(hours=rt.settings.workers.stale_temp_hours))
-    if expired or enqueued or requeued or workspaces or temporaries:
-        log.info("sweep: %d expired uploads removed, %d jobs enqueued, %d steps handed out again, "
-                 "%d dead workspaces and %d stale store temporaries removed",
-                 expired, enqueued, requeued, workspaces, temporaries)
+    if expired or enqueued or requeued or exports_requeued or workspaces or temporaries:
+        log.info("sweep: %d expired uploads removed, %d jobs enqueued, %d steps and %d exports handed out "
+                 "again, %d dead workspaces and %d stale store temporaries removed",
+                 expired, enqueued, requeued, exports_requeued, workspaces, temporaries)
     return {"expired_uploads": expired, "enqueued": enqueued, "requeued_steps": requeued,
-            "removed_workspaces": workspaces, "removed_store_temporaries": temporaries}
+            "removed_workspaces": workspaces, "removed_store_temporaries": temporaries,
+            "requeued_exports": exports_requeued, "checkpoint": checkpoint, "retention": retention_sweep.as_dict() if retention_sweep else None}
+
+
+def _checkpoint(rt) -> int | None:
+    """Sign a custody checkpoint when one is due; a log that is not intact is never signed: it
+    raises a critical alert (once per problem) and the sweep goes on."""
+    try:
+        made = checkpoints.checkpoint_if_due(rt)
+    except checkpoints.CheckpointRefused as refused:
+        log.critical("custody log not intact, no checkpoint signed: %s", refused.problem.reason)
+        details = {"reason": refused.problem.reason}
+        with rt.session() as session, session.begin():
+            open_ones = session.scalars(select(Alert.details).where(Alert.code == "custody_not_intact",
+                                                                    Alert.acknowledged_at.is_(None))).all()
+            if details not in open_ones:
+                session.add(Alert(severity="critical", code="custody_not_intact", details=details))
+        return None
+    return made.count if made else None
 
 
 class SweeperProcess:

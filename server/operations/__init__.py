@@ -2,7 +2,7 @@
 the single-resource endpoints and the batch sync endpoint share.
 
 An operation is `fn(session, ctx, body) -> (status, answer)`: it runs inside a transaction that
-`server.operations.transaction.run` opened (with the linking lock taken), raises `Refused` for
+`workers.transaction.run` opened (with the linking lock taken), raises `Refused` for
 anything it will not do, and changes nothing else when it does.
 """
 from __future__ import annotations

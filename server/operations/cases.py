@@ -16,6 +16,8 @@ from server.operations.versions import (Instant, Outcome, code_field, code_list,
 from server.resources.fields import Text
 from storage.case_models import CASE_STATUSES, Case, CaseOfficer
 from storage.db import utcnow
+from storage.link_models import ClipLink
+from workers import linking
 
 WHAT = "casework.what_case"
 COLUMNS = {"case_number": "case_number", "unit": "unit_code", "title": "title", "status": "status",
@@ -161,6 +163,10 @@ def update_case(session: Session, ctx: OpContext, case_id: str, version: int, bo
     case.version += 1
     case.updated_at = utcnow()
     session.flush()
+    if (new["status"], new["closed_at"]) != (current["status"], current["closed_at"]):
+        evidence = session.scalars(select(ClipLink.clip_id).where(ClipLink.case_id == case.id,
+                                                                 ClipLink.state == "linked"))
+        linking.note_changed(session, set(evidence), ctx.actor)  # their retention follows the case
     return Outcome(200, case_view(case))
 
 

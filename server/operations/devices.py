@@ -1,7 +1,7 @@
 """Operations on the recorder registry, its assignment history (sign-out 领用 / sign-in 归还, and
 periods entered or corrected after the fact) and the stations' clock reports.
 
-Each one runs inside the caller's transaction (server.operations.transaction.run, linking lock
+Each one runs inside the caller's transaction (workers.transaction.run, linking lock
 taken) and re-links the clips that its change can affect, in the same transaction.
 """
 from __future__ import annotations

@@ -8,7 +8,8 @@ from typing import Callable
 import marshmallow as ma
 
 from server.i18n import t
-from server.operations import OpContext, Refused, cases, steps, transaction
+from server.operations import OpContext, Refused, cases, steps
+from workers import transaction
 from server.operations.devices import SYNC_OPERATIONS as DEVICE_OPERATIONS
 from server.operations.versions import Stale
 

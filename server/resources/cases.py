@@ -11,7 +11,8 @@ from flask_smorest import Blueprint
 
 from server.auth import current_principal, roles
 from server.i18n import t
-from server.operations import OpContext, transaction
+from server.operations import OpContext
+from workers import transaction
 from server.operations.cases import (CaseBody, CasePatch, CaseQuery, case_view, create_case, get_case, list_cases,
                                      update_case)
 from server.operations.steps import case_steps

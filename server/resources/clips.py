@@ -6,6 +6,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from sqlalchemy import select
 
+from server.access import record_access
 from server.auth import roles
 from server.i18n import t
 from server.operations.links import links_of_clip
@@ -111,6 +112,7 @@ class Clips(MethodView):
         with runtime().session() as session:
             clips = session.scalars(select(Clip).where(Clip.sha256 == query["sha256"].lower())
                                     .order_by(Clip.received_at)).all()
+            record_access("viewed", [clip.id for clip in clips], what="metadata", lookup="sha256")
             return [clip_view(session, clip) for clip in clips]
 
 
@@ -124,6 +126,7 @@ class ClipResource(MethodView):
             clip = session.get(Clip, str(clip_id))
             if clip is None:
                 abort(404, message=t("accounts.not_found", what="clip", id=clip_id))
+            record_access("viewed", [clip.id], what="metadata")
             return clip_view(session, clip)
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from server.auth import current_principal, roles
 from server.operations import OpContext
 from server.operations import devices as ops
-from server.operations.transaction import run
+from workers.transaction import run
 from server.operations.versions import Instant
 from server.resources.fields import Text
 from server.runtime import runtime

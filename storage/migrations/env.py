@@ -2,8 +2,8 @@
 from alembic import context
 
 # Importing the model modules registers their tables.
-from storage import (case_models, device_models, ingest_models, link_models, models,  # noqa: F401
-                     processing_models)
+from storage import (case_models, custody_models, device_models, ingest_models, link_models,  # noqa: F401
+                     models, processing_models, retention_models)
 from storage.db import Base
 
 config = context.config

@@ -11,15 +11,13 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import Column, MetaData, String, Table, Text, func, insert, select
 
 from server.settings import SOURCE_CONFIG, load_settings
 from storage.case_models import Step, StepDevice, StepOfficer
-from storage.db import make_engine, make_sessionmaker
+from storage.db import make_sessionmaker
 from storage.device_models import ClockReport, DeviceAssignment
 from storage.link_models import ClipLink
-from storage.migrate import upgrade
 from storage.models import Clip, CustodyEvent
 from tests.perf.city import CitySize, build
 from tests.perf.common import record, timed
@@ -27,16 +25,6 @@ from workers import linking
 
 TARGET_SECONDS = 10.0
 ACTOR = linking.Actor("worker", "bench")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request, tmp_path):
-    url = (f"sqlite:///{tmp_path / 'bench.db'}" if request.param == "sqlite"
-           else request.getfixturevalue("postgres_url"))
-    engine = make_engine(url)
-    upgrade(engine)
-    yield request.param, engine
-    engine.dispose()
 
 
 def baseline(engine, rows_written: int) -> float:

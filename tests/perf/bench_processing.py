@@ -383,6 +383,7 @@ def stack(redis_server, tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if not k.startswith("FULLRECORD_")}
     env["FULLRECORD_CONFIG"] = str(config)
     _run_cli(env, "db", "upgrade")
+    _run_cli(env, "custody", "keygen")
     token = _run_cli(env, "admin", "add-station", "bench-station").strip().splitlines()[-1].strip()
     serve_log = base / "serve.log"
     with open(serve_log, "wb") as handle:

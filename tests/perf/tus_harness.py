@@ -134,6 +134,7 @@ def api_server(redis_server, tmp_path_factory):
                FULLRECORD_REDIS_URL=redis_server, FULLRECORD_HOST="127.0.0.1", FULLRECORD_PORT=str(port))
     data_dir.mkdir()
     _run_cli(env, "db", "upgrade")
+    _run_cli(env, "custody", "keygen")
     token = _run_cli(env, "admin", "add-station", "bench-station").strip().splitlines()[-1].strip()
     log = base / "serve.log"
     with open(log, "wb") as log_handle:

@@ -25,6 +25,9 @@ from storage.models import Clip
 from workers.linking import clock, rules
 
 LOCK_NAME = "linking"
+CHANGED = "fullrecord.clips_with_changed_links"
+"""session.info key: clips whose links changed in this transaction → who changed them; the
+retention policy of those clips is applied before the transaction commits."""
 CHUNK = 1000
 """Clips re-linked per round: bounds memory and the size of IN (...) lists."""
 
@@ -63,6 +66,18 @@ def take_lock(session: Session) -> None:
     """Serialise linking writers until this transaction ends (a row lock on PostgreSQL, the
     write lock on SQLite). Take it before reading or changing anything linking depends on."""
     session.execute(update(NamedLock).where(NamedLock.name == LOCK_NAME).values(taken_at=utcnow()))
+
+
+def note_changed(session: Session, clip_ids: Iterable[str], actor: Actor) -> None:
+    """Remember clips whose links (or whose cases' status) changed, for `take_changed`."""
+    changed = session.info.setdefault(CHANGED, {})
+    for clip_id in clip_ids:
+        changed.setdefault(clip_id, actor)
+
+
+def take_changed(session: Session) -> dict[str, Actor]:
+    """The clips noted since the last call, and who changed them."""
+    return session.info.pop(CHANGED, {})
 
 
 def _chunks(items: list, size: int = CHUNK) -> Iterable[list]:
@@ -247,6 +262,8 @@ def _relink_chunk(session: Session, settings, clip_ids: list[str], actor: Actor,
     session.flush()
     session.expire_all()  # the bulk statements bypassed objects the caller may hold
     stats.added, stats.removed, stats.updated = len(inserts), len(removals), len(updates)
+    note_changed(session, [row["clip_id"] for row in inserts]
+                 + [link.clip_id for link in automatic.values() if link.id in set(removals)], actor)
     return stats
 
 
@@ -353,6 +370,7 @@ def decide(session: Session, settings, clip_id: str, step_id: str, state: str, r
                              "case_id": step.case_id,
                              "details": {"step_id": step_id, "origin": "manual", "reason": reason,
                                          "decided_by": decided_by, "overlap_seconds": overlap, "was": was}}])
+    note_changed(session, [clip_id], actor)
     return link
 
 
@@ -366,6 +384,7 @@ def withdraw(session: Session, settings, link: ClipLink, reason: str, actor: Act
     append_events(session, [{"actor_type": actor.actor_type, "actor_id": actor.actor_id,
                              "source_address": actor.source_address, "action": "link_decision_withdrawn",
                              "clip_id": clip_id, "case_id": case_id, "details": summary}])
+    note_changed(session, [clip_id], actor)
     return relink_clips(session, settings, [clip_id], actor)
 
 

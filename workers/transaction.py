@@ -1,20 +1,20 @@
 """One transaction per operation, with the linking lock, retried when another writer extended
-the custody chain first (the chain's unique prev_hash makes the loser's commit fail)."""
+the custody chain first (the chain's unique prev_hash makes the loser's commit fail). Before it
+commits, the retention policy is applied to the clips whose links or cases changed in it."""
 from __future__ import annotations
 
 import time
 from typing import Callable, TypeVar
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError
+
+from storage.custody import lost_append_race
 
 from workers.linking import take_lock
+from workers.store_retention import apply_noted
 
 ATTEMPTS = 5
 T = TypeVar("T")
-
-
-def custody_race(error: IntegrityError) -> bool:
-    return "custody_events" in str(error.orig) or "uq_custody_events_prev_hash" in str(error.orig)
 
 
 def run(rt, work: Callable[..., T]) -> T:
@@ -24,9 +24,11 @@ def run(rt, work: Callable[..., T]) -> T:
         try:
             with rt.session() as session, session.begin():
                 take_lock(session)
-                return work(session)
-        except IntegrityError as error:
-            if not custody_race(error) or attempt == ATTEMPTS - 1:
+                result = work(session)
+                apply_noted(session, rt)
+                return result
+        except DBAPIError as error:
+            if not lost_append_race(error) or attempt == ATTEMPTS - 1:
                 raise
             time.sleep(0.02 * (attempt + 1))
     raise AssertionError("unreachable")
