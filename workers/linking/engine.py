@@ -227,6 +227,7 @@ def _relink_chunk(session: Session, settings, clip_ids: list[str], actor: Actor,
     manual = {(link.clip_id, link.step_id) for link in existing if link.origin == "manual"}
     automatic = {(link.clip_id, link.step_id): link for link in existing if link.origin == "auto"}
     events, inserts, removals, updates = [], [], [], []
+    changed: list[str] = []  # clips that lost a link (those that gained one are in inserts)
     base = {"actor_type": actor.actor_type, "actor_id": actor.actor_id, "source_address": actor.source_address,
             "occurred_at": now}
     for key, (case_id, reason) in sorted(wanted.items()):
@@ -249,6 +250,7 @@ def _relink_chunk(session: Session, settings, clip_ids: list[str], actor: Actor,
     for key, link in sorted(automatic.items()):
         if key not in wanted:
             removals.append(link.id)
+            changed.append(link.clip_id)
             events.append({**base, "action": "unlinked", "clip_id": link.clip_id, "case_id": link.case_id,
                            "details": {"step_id": link.step_id, "origin": "auto", "rule": link.rule,
                                        "why": "rule_no_longer_matches"}})
@@ -262,8 +264,7 @@ def _relink_chunk(session: Session, settings, clip_ids: list[str], actor: Actor,
     session.flush()
     session.expire_all()  # the bulk statements bypassed objects the caller may hold
     stats.added, stats.removed, stats.updated = len(inserts), len(removals), len(updates)
-    note_changed(session, [row["clip_id"] for row in inserts]
-                 + [link.clip_id for link in automatic.values() if link.id in set(removals)], actor)
+    note_changed(session, changed + [row["clip_id"] for row in inserts], actor)
     return stats
 
 
