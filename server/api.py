@@ -8,12 +8,14 @@ from server.resources import (alerts, cases, clips, devices, links, media, queue
                               units, users)
 from server.resources import retention as retention_resource
 from server.resources import exports as exports_resource
+from server.resources import audits as audits_resource
 
 API_PREFIX = "/api/v1"
 BLUEPRINTS = (tokens.blp, stations.blp, users.blp, tus_api.blp, clips.blp, media.blp, alerts.blp, units.blp, cases.blp,
               steps.blp, sync.blp, devices.blp, links.blp, queues.blp)
 BLUEPRINTS += (retention_resource.blp,)
 BLUEPRINTS += (exports_resource.blp,)
+BLUEPRINTS += (audits_resource.blp,)
 
 
 def init_app(app) -> None:

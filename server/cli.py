@@ -323,9 +323,10 @@ def _account_message(obj: CliContext, exc: Exception) -> str:
 
 # -- subsystems with command modules of their own (they import this module) ----
 
+from server.cli_audit import audit  # noqa: E402
 from server.cli_custody import custody, ensure_signing_key_or_exit, require_signing_key  # noqa: E402
 from server.cli_export import export  # noqa: E402
 from server.cli_retention import retention  # noqa: E402
 
-for _command in (custody, export, retention):
+for _command in (audit, custody, export, retention):
     main.add_command(_command)

@@ -223,11 +223,30 @@ class ProcessingSettings(_Strict):
         return value
 
 
+class NightlyAudit(_Strict):
+    enabled: bool = True
+    at: str = "02:30"
+    """Local time (settings.timezone) of day, HH:MM, at which the nightly audit starts."""
+    lookback_days: int = Field(90, ge=1, le=3660)
+    """The nightly audit covers the steps that started in this many days before the night."""
+
+    @field_validator("at")
+    @classmethod
+    def _hh_mm(cls, value: str) -> str:
+        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+            raise ValueError("expected HH:MM on a 24-hour clock, e.g. 02:30")
+        return value
+
+
 class AuditDefaults(_Strict):
     max_gap_seconds: float = Field(30, ge=0)
     device_min_share: float = Field(0.8, gt=0, le=1)
     upload_deadline_hours: float = Field(24, gt=0)
     link_buffer_minutes: float = Field(5, ge=0)
+    queue: str = "long"
+    timeout_seconds: int = Field(7200, ge=60)
+    processes: int = Field(2, ge=1, le=64)
+    nightly: NightlyAudit = NightlyAudit()
 
 
 class StepType(_Strict):

@@ -116,6 +116,8 @@ class Clip(Base):
     status: Mapped[str] = mapped_column(String(24), default="received")
     media: Mapped[dict] = mapped_column(JSON, default=dict, server_default="{}")
     """What ffprobe found (kind, container, codecs, duration, ...) or why it could not read the file."""
+    media_kind: Mapped[str | None] = mapped_column(String(8))
+    """media["kind"] (video, audio, image) as a column, for the audit's bulk reads."""
     duration_seconds: Mapped[float | None] = mapped_column(Float)
     corrected_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
     """recorded_at corrected by the recorder's clock offset (true time); set when the clip is linked."""

@@ -35,7 +35,8 @@ def make_settings(tmp_path):
 
     def make(**overrides):
         values = {"data_dir": str(tmp_path / "data"), "auth.password_memory_cost": 8192,
-                  "auth.password_time_cost": 1, "custody.signing_key": str(signing_key), **overrides}
+                  "auth.password_time_cost": 1, "custody.signing_key": str(signing_key),
+                  "audit.nightly.enabled": False, **overrides}
         return load_settings(SOURCE_CONFIG, env={}, overrides=values)
     return make
 

@@ -13,7 +13,6 @@ import os
 import time
 from datetime import timedelta
 
-from redis.exceptions import RedisError
 from rq import Worker
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
@@ -24,7 +23,7 @@ from storage.db import utcnow
 from storage.exceptions import ObjectExists
 from storage.processing_models import Alert
 from storage.owners import host_name, pid_dead_here
-from workers.queues import JSONSerializer, queue
+from workers.queues import JSONSerializer, enqueue_or_defer
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +45,8 @@ def job_id(export_id: str) -> str:
 
 def enqueue(settings, connection, export_id: str) -> bool:
     """Hand a committed Export row to RQ; False (it stays queued for reconcile) if Redis is away."""
-    try:
-        queue(settings.exports.queue, connection).enqueue(
-            JOB_FUNCTION, export_id, job_id=job_id(export_id), job_timeout=settings.exports.timeout_seconds,
-            result_ttl=86400, failure_ttl=30 * 86400, description=f"export {export_id}")
-    except (RedisError, OSError) as exc:
-        log.warning("Redis unavailable, export %s stays queued for the sweeper: %s", export_id, exc)
-        return False
-    return True
+    return enqueue_or_defer(connection, settings.exports.queue, JOB_FUNCTION, export_id, job_id=job_id(export_id),
+                            timeout=settings.exports.timeout_seconds, what=f"export {export_id}")
 
 
 def run(rt, export_id: str) -> str:

@@ -31,3 +31,17 @@ def export_bundle(export_id: str) -> str:
     from workers import exports
     from workers.context import runtime
     return exports.run(runtime(), export_id)
+
+
+def run_audit(run_id: str) -> str:
+    """A completeness audit started through the API (workers/audit/run.py)."""
+    from workers.audit import run
+    from workers.context import runtime
+    return run.execute(runtime(), run_id).status
+
+
+def nightly_audit(night: str) -> str:
+    """The nightly audit of `night` (a local date, YYYY-MM-DD), scheduled by workers/audit/schedule.py."""
+    from workers.audit import schedule
+    from workers.context import runtime
+    return schedule.run_nightly(runtime(), night)

@@ -28,6 +28,19 @@ def queue(name: str, connection: Redis) -> Queue:
     return Queue(name, connection=connection, serializer=JSONSerializer)
 
 
+def enqueue_or_defer(connection: Redis, queue_name: str, function: str, argument: str, *, job_id: str,
+                     timeout: int, what: str) -> bool:
+    """Hand a job whose database row is committed to RQ; False when Redis is away (the row stays
+    queued and the sweeper's reconcile hands it out later). Results are kept a day, failures 30."""
+    try:
+        queue(queue_name, connection).enqueue(function, argument, job_id=job_id, job_timeout=timeout,
+                                              result_ttl=86400, failure_ttl=30 * 86400, description=what)
+    except (RedisError, OSError) as exc:
+        log.warning("Redis unavailable, %s stays queued for the sweeper: %s", what, exc)
+        return False
+    return True
+
+
 def run_worker(settings: Settings, *, burst: bool = False, name: str | None = None) -> bool:
     """Work the configured queues until stopped (or, with burst, until they are empty), sweeping
     expired uploads and the outbox beside it."""

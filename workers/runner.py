@@ -181,6 +181,7 @@ def _apply(session, row: ProcessingStep, outcome: Outcome, context: StepContext,
         clip.status = outcome.clip_status
     if outcome.clip_media is not None:
         clip.media = outcome.clip_media
+        clip.media_kind = outcome.clip_media.get("kind")
         clip.duration_seconds = outcome.clip_duration
         session.flush()
         linking.relink_clips(session, context.settings, [clip.id], linking.Actor("worker", host_name()))

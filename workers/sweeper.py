@@ -1,7 +1,7 @@
 """Periodic housekeeping run by every `fullrecord worker`: sign a custody checkpoint when one is
 due, run the retention sweep when it is due, expire abandoned uploads, enqueue
 outbox rows that could not be enqueued when they were written, hand out processing steps that
-Redis lost or a dead worker dropped, remove the workspaces of dead jobs on this host and what
+Redis lost or a dead worker dropped, keep the nightly audit scheduled, remove the workspaces of dead jobs on this host and what
 interrupted writes left in the object store.
 Safe to run on many hosts."""
 from __future__ import annotations
@@ -19,6 +19,7 @@ from ingest import uploads
 from storage import checkpoints
 from storage.processing_models import Alert
 from workers import exports, outbox, reconcile, retention
+from workers.audit import schedule as audit_schedule
 from workers.workspace import remove_abandoned
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,8 @@ def sweep(rt, connection) -> dict:
     enqueued = outbox.dispatch(rt, connection)
     requeued = reconcile.reconcile(rt, connection)
     exports_requeued = exports.reconcile(rt, connection)
+    audits_requeued = audit_schedule.reconcile(rt, connection)
+    nightly = audit_schedule.ensure_nightly(rt, connection)
     workspaces = remove_abandoned(rt.settings.work_dir)
     temporaries = rt.store.remove_stale_temporaries(timedelta(hours=rt.settings.workers.stale_temp_hours))
     if expired or enqueued or requeued or exports_requeued or workspaces or temporaries:
@@ -41,7 +44,8 @@ def sweep(rt, connection) -> dict:
                  expired, enqueued, requeued, exports_requeued, workspaces, temporaries)
     return {"expired_uploads": expired, "enqueued": enqueued, "requeued_steps": requeued,
             "removed_workspaces": workspaces, "removed_store_temporaries": temporaries,
-            "requeued_exports": exports_requeued, "checkpoint": checkpoint, "retention": retention_sweep.as_dict() if retention_sweep else None}
+            "requeued_exports": exports_requeued, "requeued_audits": audits_requeued, "nightly_audits": nightly,
+            "checkpoint": checkpoint, "retention": retention_sweep.as_dict() if retention_sweep else None}
 
 
 def _checkpoint(rt) -> int | None:

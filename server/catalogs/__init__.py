@@ -4,5 +4,7 @@ from server.catalogs import casework, devices
 from server.catalogs import retention as retention_catalog
 from server.catalogs import exports as exports_catalog
 from server.catalogs import custody as custody_catalog
+from server.catalogs import audit as audit_catalog
 
-CATALOGS = (casework.MESSAGES, devices.MESSAGES, retention_catalog.MESSAGES, exports_catalog.MESSAGES, custody_catalog.MESSAGES)
+CATALOGS = (casework.MESSAGES, devices.MESSAGES, retention_catalog.MESSAGES, exports_catalog.MESSAGES, custody_catalog.MESSAGES,
+            audit_catalog.MESSAGES)

@@ -2,7 +2,7 @@
 from alembic import context
 
 # Importing the model modules registers their tables.
-from storage import (case_models, custody_models, device_models, ingest_models, link_models,  # noqa: F401
+from storage import (audit_models, case_models, custody_models, device_models, ingest_models, link_models,  # noqa: F401
                      models, processing_models, retention_models)
 from storage.db import Base
 
