@@ -101,7 +101,7 @@ def wait_done(client, headers, run_id: str, worker) -> dict:
         run = client.get(f"/api/v1/audits/{run_id}", headers=headers).get_json()
         return run if run["status"] in ("done", "failed") else None
     run = wait_for(finished, timeout=60, what="the audit to finish", worker=worker)
-    assert run["status"] == "done", run
+    assert run["status"] == "done", run["error"]
     return run
 
 

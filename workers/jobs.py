@@ -34,10 +34,14 @@ def export_bundle(export_id: str) -> str:
 
 
 def run_audit(run_id: str) -> str:
-    """A completeness audit started through the API (workers/audit/run.py)."""
+    """A completeness audit started through the API (workers/audit/run.py); a run another worker
+    already has, or that has finished, is left alone."""
     from workers.audit import run
     from workers.context import runtime
-    return run.execute(runtime(), run_id).status
+    try:
+        return run.execute(runtime(), run_id).status
+    except run.AuditRefused as refused:
+        return str(refused)
 
 
 def nightly_audit(night: str) -> str:

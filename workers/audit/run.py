@@ -104,7 +104,7 @@ def execute(rt, run_id: str, on_progress: Callable[[int, int], None] | None = No
     settings = rt.settings
     with rt.session() as session, session.begin():
         run = session.get(AuditRun, run_id, with_for_update=True)
-        if run is None or run.status not in ("queued", "running"):
+        if run is None or run.status != "queued":  # running: another worker has it
             raise AuditRefused(f"audit {run_id} is {run.status if run else 'missing'}")
         session.execute(delete(AuditFinding).where(AuditFinding.run_id == run_id))  # a retried run starts over
         run.status, run.started_at, run.heartbeat_at = "running", utcnow(), utcnow()

@@ -114,7 +114,7 @@ def run_nightly(rt, night: str) -> str:
     except IntegrityError:
         with rt.session() as session:
             existing = session.scalars(select(AuditRun).where(AuditRun.schedule_key == schedule_key(when))).one()
-            if existing.status not in ("queued", "running"):
+            if existing.status != "queued":
                 return existing.status
             run_id = existing.id
     return audit_run.execute(rt, run_id).status

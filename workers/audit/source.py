@@ -10,6 +10,7 @@ from typing import Iterator
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Float, and_, cast, exists, func, literal, or_, select
+from sqlalchemy.orm import aliased
 
 from server.operations.units import subtree
 from storage.case_models import Case, Step, StepOfficer
@@ -20,8 +21,6 @@ from workers.audit.evaluate import ClipFacts, StepFacts
 
 PAGE = 2000
 """Steps read and judged at a time."""
-IN_CHUNK = 5000
-"""Ids per IN (...) list (SQLite allows 32,766 parameters a statement)."""
 
 
 @dataclass(frozen=True)
@@ -79,13 +78,17 @@ def count_steps(session, scope: Scope) -> int:
     return session.scalar(query) or 0
 
 
-def _chunks(values: list, size: int = IN_CHUNK):
-    for i in range(0, len(values), size):
-        yield values[i:i + size]
-
-
 def _after(key: tuple):
-    return or_(Step.started_at > key[0], and_(Step.started_at == key[0], Step.id > key[1]))
+    """Steps after the (started_at, id) key; the plain bound on started_at lets the database seek
+    its index to the key instead of filtering from the first step on."""
+    return and_(Step.started_at >= key[0],
+                or_(Step.started_at > key[0], and_(Step.started_at == key[0], Step.id > key[1])))
+
+
+def _up_to(key: tuple):
+    """Steps up to and including the (started_at, id) key."""
+    return and_(Step.started_at <= key[0],
+                or_(Step.started_at < key[0], and_(Step.started_at == key[0], Step.id <= key[1])))
 
 
 def slice_keys(session, scope: Scope, total: int, parts: int) -> list[tuple]:
@@ -104,10 +107,11 @@ def step_pages(session, scope: Scope, required_types: set[str], broken_clips: se
                page: int = PAGE, after: tuple | None = None, until: tuple | None = None) -> Iterator[list[StepRow]]:
     """Pages of steps in (started_at, id) order — after the key `after`, up to and including the key
     `until` — each with its officers and, for a step whose type needs footage, its linked clips
-    (manual exclusions included, as the rules must explain them)."""
+    (manual exclusions included, as the rules must explain them). A page's officers, clips and
+    obstructions are read by the page's key range, not by lists of ids."""
     where = _filters(session, scope)
     if until is not None:
-        where.append(~_after(until))
+        where.append(_up_to(until))
     columns = (Step.id, Step.case_id, Case.case_number, Case.unit_code, Step.type, Step.started_at,
                epoch(session, Step.started_at), epoch(session, Step.ended_at), epoch(session, Step.created_at))
     last = after
@@ -119,50 +123,42 @@ def step_pages(session, scope: Scope, required_types: set[str], broken_clips: se
         rows = session.execute(query).all()
         if not rows:
             return
-        last = (rows[-1][5], rows[-1][0])
-        yield _page(session, rows, required_types, broken_clips)
+        first, last = last, (rows[-1][5], rows[-1][0])
+        in_page = [*where, _up_to(last)] + ([_after(first)] if first is not None else [])
+        yield _page(session, rows, in_page, required_types, broken_clips)
         if len(rows) < page:
             return
 
 
-def _page(session, rows, required_types, broken_clips) -> list[StepRow]:
-    ids = [r[0] for r in rows]
+def _page(session, rows, in_page: list, required_types, broken_clips) -> list[StepRow]:
     officers: dict[str, list[str]] = {}
-    for chunk in _chunks(ids):
-        for step_id, code in session.execute(select(StepOfficer.step_id, StepOfficer.officer_code)
-                                             .where(StepOfficer.step_id.in_(chunk))
-                                             .order_by(StepOfficer.step_id, StepOfficer.officer_code)):
-            officers.setdefault(step_id, []).append(code)
-    required = [r[0] for r in rows if r[4] in required_types]
-    links = _links(session, required, broken_clips)
+    on_step = aliased(StepOfficer)  # the officer filter's EXISTS must not correlate with this one
+    for step_id, code in session.execute(
+            select(on_step.step_id, on_step.officer_code).join(Step, Step.id == on_step.step_id)
+            .join(Case, Case.id == Step.case_id).where(*in_page).order_by(on_step.step_id, on_step.officer_code)):
+        officers.setdefault(step_id, []).append(code)
+    links = _links(session, [*in_page, Step.type.in_(sorted(required_types))], broken_clips)
     return [StepRow(StepFacts(r[0], r[1], r[2], r[3], r[4], r[6], r[7], tuple(officers.get(r[0], ()))),
                     r[8], r[4] in required_types, links.get(r[0], [])) for r in rows]
 
 
-def _links(session, step_ids: list[str], broken_clips) -> dict[str, list[ClipFacts]]:
-    found: dict[str, list[tuple]] = {}
-    clip_ids: set[str] = set()
+def _links(session, in_page: list, broken_clips) -> dict[str, list[ClipFacts]]:
+    holes: dict[str, list] = {}
+    for clip_id, start, end, reason in session.execute(
+            select(ObstructedInterval.clip_id, ObstructedInterval.start_seconds, ObstructedInterval.end_seconds,
+                   ObstructedInterval.reason)
+            .join(ClipLink, ClipLink.clip_id == ObstructedInterval.clip_id).join(Step, Step.id == ClipLink.step_id)
+            .join(Case, Case.id == Step.case_id).where(*in_page).distinct()):
+        holes.setdefault(clip_id, []).append((start, end, reason))
     columns = (ClipLink.step_id, Clip.id, epoch(session, Clip.corrected_start), epoch(session, Clip.corrected_end),
                epoch(session, Clip.received_at), Clip.status, Clip.media_kind, Clip.device_serial, Clip.officer_id,
                epoch(session, Clip.recorded_at), Clip.clock_offset_seconds, Clip.deleted_at.is_not(None),
                ClipLink.origin, ClipLink.state, ClipLink.rule, ClipLink.reason, ClipLink.decided_by)
-    for chunk in _chunks(step_ids):
-        for row in session.execute(select(*columns).join(Clip, Clip.id == ClipLink.clip_id)
-                                   .where(ClipLink.step_id.in_(chunk))):
-            found.setdefault(row[0], []).append(row)
-            clip_ids.add(row[1])
-    holes: dict[str, list] = {}
-    for chunk in _chunks(sorted(clip_ids)):
-        for clip_id, start, end, reason in session.execute(
-                select(ObstructedInterval.clip_id, ObstructedInterval.start_seconds, ObstructedInterval.end_seconds,
-                       ObstructedInterval.reason).where(ObstructedInterval.clip_id.in_(chunk))):
-            holes.setdefault(clip_id, []).append((start, end, reason))
     out: dict[str, list[ClipFacts]] = {}
-    for step_id, rows in found.items():
-        out[step_id] = [ClipFacts(id=r[1], start=r[2], end=r[3], received=r[4], status=r[5], kind=r[6],
-                                  device_serial=r[7], officer_id=r[8], raw_start=r[9], offset=r[10], deleted=r[11],
-                                  custody_ok=r[1] not in broken_clips, link_origin=r[12], link_state=r[13],
-                                  link_rule=r[14], link_reason=r[15], decided_by=r[16],
-                                  obstructions=tuple(sorted(holes.get(r[1], ()))))
-                        for r in rows]
+    for r in session.execute(select(*columns).join(Clip, Clip.id == ClipLink.clip_id)
+                             .join(Step, Step.id == ClipLink.step_id).join(Case, Case.id == Step.case_id)
+                             .where(*in_page)):
+        out.setdefault(r[0], []).append(ClipFacts(
+            r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[1] not in broken_clips,
+            r[12], r[13], r[14], r[15], r[16], tuple(sorted(holes[r[1]])) if r[1] in holes else ()))
     return out
