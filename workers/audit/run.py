@@ -154,7 +154,7 @@ def judge_range(factory, settings, job: Judging, report: Callable[[int], None],
 
 def _execute(rt, run_id: str, settings, on_progress) -> AuditRun:
     rules = rules_from_settings(settings)
-    required = {code for code, rule in rules.items() if rule.requirement in ("recorded", "continuous")}
+    required = footage_types(rules)
     with rt.session() as session:
         run = session.get(AuditRun, run_id)
         scope = scope_of(run)
@@ -203,6 +203,11 @@ class _Progress:
             self.on_progress(self.done, self.total)
 
 
+def footage_types(rules: dict[str, Rule]) -> set[str]:
+    """The step types whose clips must be read: those that need footage."""
+    return {code for code, rule in rules.items() if rule.requirement in ("recorded", "continuous")}
+
+
 def rule_for(rules: dict[str, Rule], settings, step_type: str) -> Rule:
     """The type's rule; a type config.yaml no longer lists gets the 'unknown' rule (the step fails, saying so)."""
     return rules.get(step_type) or Rule.for_type(settings, step_type)
@@ -219,7 +224,7 @@ def _finding(run_id: str, result: StepResult, change: str | None) -> dict:
 def audit_case(session, settings, case_id: str, now: float | None = None) -> list[StepResult]:
     """Every step of one case judged now (passing and not-required ones included), in start order."""
     rules = rules_from_settings(settings)
-    required = {code for code, rule in rules.items() if rule.requirement in ("recorded", "continuous")}
+    required = footage_types(rules)
     state = custody.custody_state(session)
     now = time.time() if now is None else now
     results = []
