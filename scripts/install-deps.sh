@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what fullrecord needs and is missing: Debian packages (ffmpeg, redis-server,
-# postgresql, chromium) and the Python package with its test extra. Safe to run again:
+# postgresql, chromium, a Chinese font) and the Python package with its test extra. Safe to run again:
 # it does nothing when everything is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +12,8 @@ command -v ffprobe >/dev/null 2>&1 || missing+=(ffmpeg)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# Chinese glyphs for the browser tests' screenshots (the pages default to Simplified Chinese).
+{ command -v fc-list >/dev/null 2>&1 && fc-list :lang=zh | grep -q .; } || missing+=(fonts-wqy-microhei)
 
 if ((${#missing[@]})); then
     sudo=""
@@ -32,7 +34,7 @@ fi
 stamp=".make/pip-$(cat setup.cfg pyproject.toml | sha256sum | cut -c1-16)"
 scripts_dir=$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_path("scripts"))')
 if [ ! -f "$stamp" ] || [ ! -x "$scripts_dir/weed" ] || [ ! -x "$scripts_dir/fullrecord" ] \
-        || ! "$PYTHON" -c "import server.cli, rq, minio, psycopg, argon2" >/dev/null 2>&1; then
+        || ! "$PYTHON" -c "import server.cli, rq, minio, psycopg, argon2, flask_wtf, playwright" >/dev/null 2>&1; then
     echo "installing Python packages (pip install -e '.[test]')"
     "$PYTHON" -m pip install --disable-pip-version-check --root-user-action=ignore -q -e '.[test]'
     if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi

@@ -1,4 +1,4 @@
-"""fullrecord's web application: the JSON API, the health check and (later) the web pages."""
+"""fullrecord's web application: the JSON API, the health check and the pages."""
 from __future__ import annotations
 
 import logging
@@ -36,7 +36,7 @@ def secret_key(settings: Settings) -> str:
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    from server import api, auth, errors, health
+    from server import api, auth, errors, health, web
     from server.runtime import Runtime
 
     settings = settings or load_settings()
@@ -44,8 +44,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config.update(
         SECRET_KEY=secret_key(settings),
         FULLRECORD_LANGUAGE=settings.language,
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Lax",
         MAX_CONTENT_LENGTH=None,
     )
     app.json.ensure_ascii = False  # Chinese text stays readable in JSON answers
@@ -54,4 +52,5 @@ def create_app(settings: Settings | None = None) -> Flask:
     health.init_app(app)
     api.init_app(app)
     errors.init_app(app)
+    web.init_app(app)
     return app

@@ -11,6 +11,7 @@ from sqlalchemy.exc import DBAPIError
 from server.auth import current_principal
 from workers.transaction import ATTEMPTS
 from server.runtime import runtime
+from server.web.blueprint import WEB
 from storage.custody import append_events, lost_append_race
 
 USER_AGENT_MAX = 200
@@ -21,7 +22,7 @@ def record_access(action: str, clip_ids: list[str], **details) -> None:
     if not clip_ids:
         return
     principal = current_principal()
-    facts = {**details, "via": "api", "role": principal.role,
+    facts = {**details, "via": "web" if request.blueprint == WEB else "api", "role": principal.role,
              "user_agent": request.headers.get("User-Agent", "")[:USER_AGENT_MAX]}
     events = [{"actor_type": principal.kind, "actor_id": principal.id, "action": action, "clip_id": clip_id,
                "details": facts, "source_address": request.remote_addr} for clip_id in clip_ids]

@@ -90,8 +90,8 @@ def create_user(session: Session, hasher, username: str, role: str, password: st
     return user
 
 
-def login(session: Session, hasher, username: str, password: str, hours: int) -> tuple[ApiToken, str] | None:
-    """A new user token for valid credentials, else None (same work either way)."""
+def check_credentials(session: Session, hasher, username: str, password: str) -> User | None:
+    """The active user with these credentials, else None (same work either way)."""
     user = session.scalar(select(User).where(User.username == username))
     if user is None:
         verify_password(hasher, hasher.hash(_DUMMY_HASH_INPUT), password)
@@ -100,6 +100,14 @@ def login(session: Session, hasher, username: str, password: str, hours: int) ->
         return None
     if hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hasher.hash(password)
+    return user
+
+
+def login(session: Session, hasher, username: str, password: str, hours: int) -> tuple[ApiToken, str] | None:
+    """A new user token for valid credentials, else None (same work either way)."""
+    user = check_credentials(session, hasher, username, password)
+    if user is None:
+        return None
     return _new_token(session, user=user, expires_at=utcnow() + timedelta(hours=hours))
 
 
@@ -129,3 +137,43 @@ def authenticate(session: Session, token: str) -> Principal | None:
     if not row.user.active:
         return None
     return Principal("user", row.user.id, row.user.username, row.user.role, row.id)
+
+
+def _user(session: Session, user_id: str) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise AccountError("web.users.not_found", 404, id=user_id)
+    return user
+
+
+def _not_self(user: User, acting_user_id: str) -> None:
+    # An administrator who demoted or disabled themselves would lock themselves out (perhaps the last one).
+    if user.id == acting_user_id:
+        raise AccountError("web.users.own_account", 409, name=user.username)
+
+
+def set_user_role(session: Session, user_id: str, role: str, acting_user_id: str) -> User:
+    """Give a user another role; it counts from their next request (pages and tokens)."""
+    if role not in ROLES:
+        raise AccountError("web.users.unknown_role", 422, role=role, roles=", ".join(ROLES))
+    user = _user(session, user_id)
+    if user.role != role:
+        _not_self(user, acting_user_id)
+        user.role = role
+    return user
+
+
+def set_user_active(session: Session, user_id: str, active: bool, acting_user_id: str) -> User:
+    """Disable a user (signed out of the pages and refused on the API at once) or enable them again."""
+    user = _user(session, user_id)
+    if user.active != active:
+        _not_self(user, acting_user_id)
+        user.active = active
+    return user
+
+
+def set_password(session: Session, hasher, user_id: str, password: str) -> User:
+    check_password_strength(password)
+    user = _user(session, user_id)
+    user.password_hash = hasher.hash(password)
+    return user

@@ -11,6 +11,8 @@ from flask_smorest import abort
 from server.accounts import STATION_ROLE, Principal, authenticate
 from server.i18n import t
 from server.runtime import runtime
+from server.web.blueprint import WEB
+from server.web.identity import session_principal
 from storage.models import ROLES
 
 log = logging.getLogger(__name__)
@@ -19,7 +21,7 @@ PUBLIC = "public"
 ALL_ROLES = frozenset((*ROLES, STATION_ROLE))
 USER_ROLES = frozenset(ROLES)
 # Endpoints that Flask and flask-smorest register themselves.
-BUILTIN_PUBLIC_ENDPOINTS = frozenset({"static", "api-docs.openapi_json"})
+BUILTIN_PUBLIC_ENDPOINTS = frozenset({"static", "web.static", "api-docs.openapi_json"})
 
 
 def roles(*allowed: str):
@@ -76,6 +78,9 @@ def _check_access():
             g.principal = authenticate(session, token)
         if g.principal is None and access is not PUBLIC:
             abort(401, message=t("auth.invalid"), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    elif request.blueprint == WEB:  # the pages: the user signed in with the session cookie
+        with runtime().session() as session:
+            g.principal = session_principal(session)
     if access is PUBLIC:
         return None
     principal = current_principal()

@@ -186,6 +186,7 @@ def _print_first_steps(obj: CliContext, rt, url: str) -> None:
     prefix = "fullrecord " if obj.data is None else f"fullrecord --data {rt.settings.data_dir} "
     if not users:
         click.echo(obj.msg("up.first_user", cmd=f"{prefix}admin add-user admin --role admin --password-stdin"))
+    click.echo(obj.msg("up.pages", url=url))
     click.echo(obj.msg("up.login", url=url))
     click.echo(obj.msg("up.add_station", cmd=f"{prefix}admin add-station NAME"))
 

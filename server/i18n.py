@@ -1,13 +1,14 @@
 """User-facing messages in Simplified Chinese (default) and English.
 
-A request picks its language with ?lang=en|zh-CN or Accept-Language; otherwise the
-configured `language` applies.
+A request picks its language with ?lang=en|zh-CN or Accept-Language (the pages: the reader's
+switch, kept in the session); otherwise the configured `language` applies.
 """
 from __future__ import annotations
 
-from flask import current_app, has_request_context, request
+from flask import current_app, g, has_request_context, request, session
 
 LANGUAGES = ("zh-CN", "en")
+DEFAULT_LANGUAGE = "zh-CN"
 
 MESSAGES = {
     "auth.missing": {
@@ -60,6 +61,10 @@ MESSAGES = {
     "up.first_user": {
         "zh-CN": "还没有用户。创建管理员：echo '密码' | {cmd}",
         "en": "No users yet. Create an administrator: echo 'PASSWORD' | {cmd}",
+    },
+    "up.pages": {
+        "zh-CN": "网页：{url}/ （法制、督察人员和管理员用用户名和密码登录）",
+        "en": "Pages: {url}/ (legal staff, inspectors and administrators sign in with name and password)",
     },
     "up.login": {
         "zh-CN": "登录：POST {url}/api/v1/auth/tokens，正文 {{\"username\": …, \"password\": …}}，返回 Bearer 令牌。",
@@ -192,15 +197,24 @@ _merge_catalogs()
 
 
 def request_language() -> str:
-    default = "zh-CN"
-    if has_request_context():
-        default = current_app.config.get("FULLRECORD_LANGUAGE", default)
-        wanted = request.args.get("lang")
-        if wanted in LANGUAGES:
-            return wanted
-        best = request.accept_languages.best_match(["zh-CN", "zh", "en"], default=None)
-        if best:
-            return "en" if best == "en" else "zh-CN"
+    """Worked out once per request: a page calls t() tens of thousands of times."""
+    if not has_request_context():
+        return DEFAULT_LANGUAGE
+    if "language" not in g:
+        g.language = _language_of_request()
+    return g.language
+
+
+def _language_of_request() -> str:
+    default = current_app.config.get("FULLRECORD_LANGUAGE", DEFAULT_LANGUAGE)
+    wanted = request.args.get("lang")
+    if wanted in LANGUAGES:
+        return wanted
+    if request.blueprint == "web":  # the pages: the reader's switch, else the configured default
+        return session.get("lang") if session.get("lang") in LANGUAGES else default
+    best = request.accept_languages.best_match(["zh-CN", "zh", "en"], default=None)
+    if best:
+        return "en" if best == "en" else "zh-CN"
     return default
 
 

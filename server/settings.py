@@ -56,6 +56,23 @@ class ServerSettings(_Strict):
     secret_key: str | None = None
 
 
+class WebSettings(_Strict):
+    session_idle_minutes: int = Field(30, ge=1)
+    """A signed-in page session ends after this long without a request."""
+    session_max_hours: int = Field(12, ge=1)
+    """... and this long after signing in, whatever the activity."""
+    cookie_secure: Literal["auto", "always", "never"] = "auto"
+    """Secure flag of the session cookie: auto sets it when the request came over HTTPS; behind
+    a proxy that ends TLS, use always."""
+    page_size: int = Field(50, ge=5, le=500)
+    """Rows per page in the pages' lists."""
+    station_stale_minutes: int = Field(60, ge=1)
+    """The stations page highlights a station not heard from for this long."""
+    clock_offset_flag_seconds: float = Field(30.0, gt=0)
+    """The stations page flags a recorder clock off by more than this (its clips are corrected,
+    but the clock should be set)."""
+
+
 class DatabaseSettings(_Strict):
     url: str | None = None
     connect_timeout: float = Field(5, gt=0)
@@ -270,6 +287,7 @@ class Settings(_Strict):
     timezone: str = "Asia/Shanghai"
     language: Literal["zh-CN", "en"] = "zh-CN"
     server: ServerSettings = ServerSettings()
+    web: WebSettings = WebSettings()
     database: DatabaseSettings = DatabaseSettings()
     redis: RedisSettings = RedisSettings()
     object_store: ObjectStoreSettings = ObjectStoreSettings()
@@ -306,6 +324,13 @@ class Settings(_Strict):
     def _absolute_data_dir(self) -> "Settings":
         object.__setattr__(self, "data_dir", self.data_dir.expanduser().resolve())
         return self
+
+    def step_type_name(self, code: str, language: str) -> str:
+        """A step type's name in this language (zh-CN or en); its code if config no longer lists it."""
+        kind = self.step_types.get(code)
+        if kind is None:
+            return code
+        return kind.name_en if language == "en" else kind.name_zh
 
     def audit_value(self, step_type: str, key: str) -> float:
         """An audit key (max_gap_seconds, link_buffer_minutes, ...) for a step type: its own

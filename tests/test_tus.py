@@ -14,7 +14,6 @@ import requests
 from sqlalchemy import select, update
 from tusclient import client as tus_client
 from tusclient.exceptions import TusCommunicationError
-from werkzeug.serving import make_server
 
 from ingest import uploads as ingest_uploads
 from server import accounts
@@ -38,13 +37,9 @@ def settings(request, make_settings, database_url, redis_url):
 
 
 @pytest.fixture
-def live(app):
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(10)
+def live(live_server):
+    """The app on a free port of 127.0.0.1 (tests/services/browser.py)."""
+    return live_server
 
 
 @pytest.fixture

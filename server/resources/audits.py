@@ -18,7 +18,7 @@ from server.auth import current_principal, roles
 from server.i18n import request_language, t
 from server.operations.audits import start_run
 from server.resources.fields import Text
-from server.resources.queues import PageQuery, _page, page_schema
+from server.resources.queues import PageQuery, page_of, page_schema
 from server.runtime import runtime
 from storage.audit_models import CHANGES, RUN_KINDS, RUN_STATUSES, STEP_STATUSES, AuditFinding, AuditRun
 from storage.case_models import Case
@@ -171,7 +171,7 @@ class Audits(MethodView):
         if query["status"]:
             statement = statement.where(AuditRun.status == query["status"])
         with runtime().session() as session:
-            return _page(session, statement, query, lambda row: row.AuditRun)
+            return page_of(session, statement, query, lambda row: row.AuditRun)
 
 
 @blp.route("/audits/<uuid:run_id>")
@@ -203,7 +203,7 @@ class AuditFindings(MethodView):
                                 ("case", AuditFinding.case_number)):
                 if query[key] is not None:
                     statement = statement.where(column == query[key])
-            return _page(session, statement, query,
+            return page_of(session, statement, query,
                          lambda row: {**explained(row.AuditFinding.result, language, zone),
                                       "change": row.AuditFinding.change})
 
@@ -215,17 +215,21 @@ class AuditReport(MethodView):
     @blp.doc(responses={"200": {"description": "The report file"}, "409": {"description": "Not finished"}})
     def get(self, query, run_id):
         """The run as a file: json, csv (UTF-8, opens in Excel) or html (a standalone report with charts)."""
-        fmt, language = query["format"], _language(query)
-        with runtime().session() as session:
-            run = _run(session, run_id)
-            if run.status != "done":
-                abort(409, message=t("audit.not_done", id=run.id, status=run.status,
-                                     percent=round((run.progress or 0) * 100)))
-            spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
-            write_report(session, run, fmt, spool, language)
-            name = file_name(run, fmt)
-        spool.seek(0)
-        return send_file(spool, mimetype=CONTENT_TYPES[fmt], as_attachment=True, download_name=name)
+        return report_response(run_id, query["format"], _language(query))
+
+
+def report_response(run_id, fmt: str, language: str, status_text=str):
+    """The finished run as a file attachment (409 while it is not done; `status_text` names its status)."""
+    with runtime().session() as session:
+        run = _run(session, run_id)
+        if run.status != "done":
+            abort(409, message=t("audit.not_done", id=run.id, status=status_text(run.status),
+                                 percent=round((run.progress or 0) * 100)))
+        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
+        write_report(session, run, fmt, spool, language)
+        name = file_name(run, fmt)
+    spool.seek(0)
+    return send_file(spool, mimetype=CONTENT_TYPES[fmt], as_attachment=True, download_name=name)
 
 
 @blp.route("/cases/<uuid:case_id>/audit")

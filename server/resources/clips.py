@@ -143,8 +143,14 @@ def clip_view(session, clip: Clip) -> dict:
 
 
 def processing_summary(steps) -> dict:
+    state, progress = processing_state(steps)
+    return {"state": state, "progress": round(progress, 3), "steps": steps}
+
+
+def processing_state(steps) -> tuple[str, float]:
+    """(pending|running|done|failed, progress 0..1) of a clip's processing steps."""
     if not steps:
-        return {"state": "pending", "progress": 0.0, "steps": []}
+        return "pending", 0.0
     statuses = {step.status for step in steps}
     if "failed" in statuses:
         state = "failed"
@@ -154,5 +160,4 @@ def processing_summary(steps) -> dict:
         state = "running"
     else:
         state = "pending"
-    progress = sum(1.0 if step.status in ("done", "skipped") else step.progress for step in steps) / len(steps)
-    return {"state": state, "progress": round(progress, 3), "steps": steps}
+    return state, sum(1.0 if step.status in ("done", "skipped") else step.progress for step in steps) / len(steps)

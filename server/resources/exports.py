@@ -16,6 +16,7 @@ from sqlalchemy import select
 from server.auth import current_principal, roles
 from server.i18n import t
 from server.runtime import runtime
+from server.web.blueprint import WEB
 from storage.bundle.excerpt import in_custody_transaction
 from storage.case_models import Case
 from storage.custody import append_events
@@ -72,15 +73,7 @@ class CaseExports(MethodView):
     def post(self, body, case_id):
         """Start an evidence bundle of the case: a worker copies the originals (re-checking their
         hashes), the case, its links and custody excerpt with a signed checkpoint, and the verifier."""
-        rt = runtime()
-        principal = current_principal()
-        with rt.session() as session, session.begin():
-            if session.get(Case, str(case_id)) is None:
-                abort(404, message=t("casework.case_not_found", id=case_id))
-            export = Export(case_id=str(case_id), requested_by=f"{principal.kind}:{principal.name}",
-                            include_review=body["include_review"], status="queued", progress=0.0, attempts=0)
-            session.add(export)
-        jobs.enqueue(rt.settings, rt.redis(), export.id)  # after the commit; the sweeper retries if Redis is away
+        export = start_export(runtime(), str(case_id), body["include_review"])
         return export, 202, {"Location": f"/api/v1/exports/{export.id}"}
 
     @roles(*EXPORTERS)
@@ -111,33 +104,51 @@ class ExportDownload(MethodView):
                         "409": {"description": "Not finished, failed, or made by the command line"}})
     def get(self, export_id):
         """The bundle (application/zip); a `bundle_downloaded` custody event for the case and each clip."""
-        rt = runtime()
-        with rt.session() as session:
-            export = _export(session, export_id)
-            case_number = session.scalar(select(Case.case_number).where(Case.id == export.case_id))
-        if export.status == "failed":
-            abort(409, message=t("export.failed", id=export.id, error=export.error))
-        if export.status != "done":
-            abort(409, message=t("export.not_ready", id=export.id, status=export.status,
-                                 percent=round(100 * export.progress)))
-        if not export.object_key:
-            abort(409, message=t("export.not_stored", id=export.id))
-        if not rt.store.exists(export.object_key):
-            abort(409, message=t("export.store_missing", id=export.id, key=export.object_key))
-        _record_download(rt, export)
-        response = Response(rt.store.get(export.object_key), content_type="application/zip",
-                            direct_passthrough=True)
-        name = quote(f"{case_number}-{export.id}.zip", safe="")
-        response.headers.update({"Content-Length": str(export.size), "ETag": f'"{export.sha256}"',
-                                 "Cache-Control": "private, no-store",
-                                 "Content-Disposition": f"attachment; filename*=UTF-8''{name}"})
-        return response
+        return download_response(runtime(), export_id)
+
+
+def start_export(rt, case_id: str, include_review: bool) -> Export:
+    """A queued Export row for the case (404 if there is none), handed to the workers after the commit."""
+    principal = current_principal()
+    with rt.session() as session, session.begin():
+        if session.get(Case, case_id) is None:
+            abort(404, message=t("casework.case_not_found", id=case_id))
+        export = Export(case_id=case_id, requested_by=f"{principal.kind}:{principal.name}",
+                        include_review=include_review, status="queued", progress=0.0, attempts=0)
+        session.add(export)
+    jobs.enqueue(rt.settings, rt.redis(), export.id)  # after the commit; the sweeper retries if Redis is away
+    return export
+
+
+def download_response(rt, export_id) -> Response:
+    """The finished bundle as an attachment, its download recorded first (409 if there is none to give)."""
+    with rt.session() as session:
+        export = _export(session, export_id)
+        case_number = session.scalar(select(Case.case_number).where(Case.id == export.case_id))
+    if export.status == "failed":
+        abort(409, message=t("export.failed", id=export.id, error=export.error))
+    if export.status != "done":
+        abort(409, message=t("export.not_ready", id=export.id, status=export.status,
+                             percent=round(100 * export.progress)))
+    if not export.object_key:
+        abort(409, message=t("export.not_stored", id=export.id))
+    if not rt.store.exists(export.object_key):
+        abort(409, message=t("export.store_missing", id=export.id, key=export.object_key))
+    _record_download(rt, export)
+    response = Response(rt.store.get(export.object_key), content_type="application/zip",
+                        direct_passthrough=True)
+    name = quote(f"{case_number}-{export.id}.zip", safe="")
+    response.headers.update({"Content-Length": str(export.size), "ETag": f'"{export.sha256}"',
+                             "Cache-Control": "private, no-store",
+                             "Content-Disposition": f"attachment; filename*=UTF-8''{name}"})
+    return response
 
 
 def _record_download(rt, export: Export) -> None:
     """Written before a byte is sent: a download that could not be recorded is not served."""
     principal = current_principal()
-    details = {"export_id": export.id, "sha256": export.sha256, "size": export.size, "via": "api",
+    via = "web" if request.blueprint == WEB else "api"
+    details = {"export_id": export.id, "sha256": export.sha256, "size": export.size, "via": via,
                "role": principal.role, "user_agent": request.headers.get("User-Agent", "")[:200]}
     base = {"actor_type": principal.kind, "actor_id": principal.id, "source_address": request.remote_addr,
             "action": "bundle_downloaded", "case_id": export.case_id, "details": details}

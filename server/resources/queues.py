@@ -87,15 +87,25 @@ def page_schema(name: str, item) -> type[ma.Schema]:
                                name=name)
 
 
-def _page(session, statement, query, view) -> dict:
+def page_of(session, statement, query, view) -> dict:
     total = session.scalar(select(func.count()).select_from(statement.order_by(None).subquery()))
     rows = session.execute(statement.limit(query["limit"]).offset(query["offset"])).all()
     return {"total": total, "limit": query["limit"], "offset": query["offset"], "items": [view(row) for row in rows]}
 
 
-def _has_link(column, key, state: str = "linked"):
+def has_link(column, key, state: str = "linked"):
     """EXISTS a link in `state` whose `column` (clip_id or step_id) is `key`."""
     return select(ClipLink.id).where(column == key, ClipLink.state == state).exists()
+
+
+def unlinked_clips():
+    """Clips linked to no step (rows: Clip, assigned, excluded), oldest received first; callers add filters."""
+    assigned = select(DeviceAssignment.id).where(
+        DeviceAssignment.device_id == Clip.device_id, DeviceAssignment.started_at <= Clip.corrected_end,
+        or_(DeviceAssignment.ended_at.is_(None), DeviceAssignment.ended_at > Clip.corrected_start)).exists()
+    excluded = has_link(ClipLink.clip_id, Clip.id, "excluded")
+    return (select(Clip, assigned.label("assigned"), excluded.label("excluded"))
+            .where(~has_link(ClipLink.clip_id, Clip.id)).order_by(Clip.received_at, Clip.id))
 
 
 @blp.route("/unlinked-clips")
@@ -109,22 +119,16 @@ class UnlinkedClips(MethodView):
         hours = query["older_than_hours"]
         now = utcnow()
         cutoff = now - timedelta(hours=settings.linking.unlinked_after_hours if hours is None else hours)
-        assigned = select(DeviceAssignment.id).where(
-            DeviceAssignment.device_id == Clip.device_id, DeviceAssignment.started_at <= Clip.corrected_end,
-            or_(DeviceAssignment.ended_at.is_(None), DeviceAssignment.ended_at > Clip.corrected_start)).exists()
-        excluded = _has_link(ClipLink.clip_id, Clip.id, "excluded")
-        statement = (select(Clip, assigned.label("assigned"), excluded.label("excluded"))
-                     .where(Clip.received_at <= cutoff, ~_has_link(ClipLink.clip_id, Clip.id))
-                     .order_by(Clip.received_at, Clip.id))
+        statement = unlinked_clips().where(Clip.received_at <= cutoff)
         if query["station"] is not None:
             statement = statement.where(Clip.station_id == str(query["station"]))
         if query["device"] is not None:
             statement = statement.where(Clip.device_serial == query["device"])
         with runtime().session() as session:
-            return _page(session, statement, query, lambda row: _unlinked_view(row, now))
+            return page_of(session, statement, query, lambda row: unlinked_view(row, now))
 
 
-def _unlinked_view(row, now) -> dict:
+def unlinked_view(row, now) -> dict:
     clip = row.Clip
     if row.excluded:
         why = "excluded"
@@ -162,12 +166,12 @@ class StepsWithoutFootage(MethodView):
         statement = (select(Step, Case.case_number, Case.unit_code, excluded.label("excluded"))
                      .join(Case, Case.id == Step.case_id)
                      .options(selectinload(Step.officers), selectinload(Step.devices))
-                     .where(or_(*due) if due else false(), ~_has_link(ClipLink.step_id, Step.id))
+                     .where(or_(*due) if due else false(), ~has_link(ClipLink.step_id, Step.id))
                      .order_by(Step.ended_at, Step.id))
         with runtime().session() as session:
             if query["unit"] is not None:
                 statement = statement.where(Case.unit_code.in_(unit_tree(session, query["unit"])))
-            return _page(session, statement, query, lambda row: _step_view(settings, row, now))
+            return page_of(session, statement, query, lambda row: _step_view(settings, row, now))
 
 
 def _deadline(settings, step_type: str) -> timedelta:
@@ -178,7 +182,7 @@ def _step_view(settings, row, now) -> dict:
     step, kind = row.Step, settings.step_types[row.Step.type]
     deadline = step.ended_at + _deadline(settings, step.type)
     return {"id": step.id, "case_id": step.case_id, "case_number": row.case_number, "unit": row.unit_code,
-            "type": step.type, "type_name": kind.name_en if request_language() == "en" else kind.name_zh,
+            "type": step.type, "type_name": settings.step_type_name(step.type, request_language()),
             "requirement": kind.requirement, "started_at": step.started_at, "ended_at": step.ended_at,
             "place": step.place, "officers": [item.officer_code for item in step.officers],
             "devices": [item.device_serial for item in step.devices], "deadline_at": deadline,

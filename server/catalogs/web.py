@@ -1,0 +1,46 @@
+"""Texts of the pages' frame: navigation, signing in, errors."""
+
+MESSAGES = {
+    "web.app": {"zh-CN": "执法全过程记录证据系统", "en": "Full-process enforcement record"},
+    "web.nav.cases": {"zh-CN": "案件", "en": "Cases"},
+    "web.nav.unlinked": {"zh-CN": "未关联片段", "en": "Unlinked clips"},
+    "web.nav.audits": {"zh-CN": "完整性审计", "en": "Audits"},
+    "web.nav.stations": {"zh-CN": "采集站", "en": "Stations"},
+    "web.nav.users": {"zh-CN": "用户", "en": "Users"},
+    "web.signed_in_as": {"zh-CN": "{name}（{role}）", "en": "{name} ({role})"},
+    "web.logout": {"zh-CN": "退出登录", "en": "Sign out"},
+    "web.timezone": {"zh-CN": "时间均为 {zone} 本地时间", "en": "Times are local to {zone}"},
+    "web.role.admin": {"zh-CN": "管理员", "en": "administrator"},
+    "web.role.legal": {"zh-CN": "法制人员", "en": "legal staff"},
+    "web.role.inspector": {"zh-CN": "督察人员", "en": "inspector"},
+    "web.role.officer": {"zh-CN": "执法人员", "en": "officer"},
+    "web.login.title": {"zh-CN": "登录", "en": "Sign in"},
+    "web.login.username": {"zh-CN": "用户名", "en": "User name"},
+    "web.login.password": {"zh-CN": "密码", "en": "Password"},
+    "web.login.submit": {"zh-CN": "登录", "en": "Sign in"},
+    "web.login.expired": {
+        "zh-CN": "登录已超时，请重新登录。",
+        "en": "Your session timed out; please sign in again.",
+    },
+    "web.login.no_pages": {
+        "zh-CN": "角色“{role}”不能使用本页面；执法人员请使用移动端。",
+        "en": "Role '{role}' cannot use these pages; officers use the mobile app.",
+    },
+    "web.signed_out": {
+        "zh-CN": "尚未登录或登录已超时，请重新登录后再提交。",
+        "en": "You are not signed in (or the session timed out); sign in and submit again.",
+    },
+    "web.csrf": {
+        "zh-CN": "表单已失效（{reason}）。请刷新页面后重新提交。",
+        "en": "The form has expired ({reason}). Reload the page and submit again.",
+    },
+    "web.bad_input": {"zh-CN": "输入有误：{detail}", "en": "Invalid input: {detail}"},
+    "web.error.title": {"zh-CN": "出错了（{code}）", "en": "Something went wrong ({code})"},
+    "web.error.home": {"zh-CN": "返回首页", "en": "Back to the start page"},
+    "web.pager.previous": {"zh-CN": "上一页", "en": "Previous"},
+    "web.pager.next": {"zh-CN": "下一页", "en": "Next"},
+    "web.pager.range": {"zh-CN": "第 {first}–{last} 条，共 {total} 条", "en": "{first}–{last} of {total}"},
+    "web.none": {"zh-CN": "无", "en": "none"},
+    "web.search": {"zh-CN": "查询", "en": "Search"},
+    "web.reset": {"zh-CN": "清空", "en": "Clear"},
+}
