@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ingest.station import names
+
 CONFIG_ENV = "FULLRECORD_CONFIG"
 SOURCE_CONFIG = Path(__file__).resolve().parent.parent / "config.yaml"
 
@@ -282,6 +284,58 @@ class LinkingSettings(_Strict):
     """A clip received this long ago and still linked to no step is listed as unlinked."""
 
 
+class FilenamePattern(_Strict):
+    regex: str
+    """Matched against a whole file name; named groups serial, officer, time, seq."""
+    time_format: str | None = None
+    """strptime format of the time group, in the recorder's local time unless it has %z."""
+
+    @model_validator(mode="after")
+    def _compiles(self) -> "FilenamePattern":
+        names.compile_pattern(self.regex, self.time_format)
+        return self
+
+
+class StationSettings(_Strict):
+    """The collection-station agent (`fullrecord station run`)."""
+    filename_patterns: list[FilenamePattern] = Field(default_factory=lambda: [
+        FilenamePattern(regex=names.DEFAULT_REGEX, time_format=names.DEFAULT_TIME_FORMAT)])
+    stable_seconds: float = Field(10, ge=0)
+    parallel_uploads: int = Field(2, ge=1, le=64)
+    bandwidth_limit_bytes_per_second: int | None = Field(None, gt=0)
+    order: Literal["newest", "oldest"] = "newest"
+    flagged_first: bool = True
+    retry_backoff_seconds: list[float] = Field(default_factory=lambda: [2, 10, 60, 300], min_length=1)
+    chunk_bytes: int = Field(8 << 20, ge=64 * 1024, le=1 << 30)
+    clock_file: str = "clock.json"
+    journal: str | None = None
+
+    @field_validator("retry_backoff_seconds")
+    @classmethod
+    def _positive(cls, value: list[float]) -> list[float]:
+        if any(delay <= 0 for delay in value):
+            raise ValueError("expected delays greater than 0 seconds")
+        return value
+
+    @field_validator("clock_file")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        if not value or "/" in value or "\\" in value:
+            raise ValueError("expected a file name without folders, e.g. clock.json")
+        return value
+
+    def name_patterns(self) -> list[names.NamePattern]:
+        return [names.NamePattern(item.regex, item.time_format) for item in self.filename_patterns]
+
+    def journal_path(self, watch_dir: str | os.PathLike) -> Path:
+        """station.journal, else a hidden file beside (not in) the watch dir, named after it,
+        so that each watch dir has its own journal and wiping the watch dir keeps it."""
+        if self.journal:
+            return Path(self.journal).expanduser().resolve()
+        watch = Path(watch_dir).expanduser().resolve()
+        return watch.parent / f".{watch.name or 'root'}.fullrecord-station.db"
+
+
 class Settings(_Strict):
     data_dir: Path = Path("./data")
     timezone: str = "Asia/Shanghai"
@@ -299,6 +353,7 @@ class Settings(_Strict):
     workers: WorkerSettings = WorkerSettings()
     processing: ProcessingSettings = ProcessingSettings()
     linking: LinkingSettings = LinkingSettings()
+    station: StationSettings = StationSettings()
     audit: AuditDefaults = AuditDefaults()
     step_types: dict[str, StepType] = Field(min_length=1)
     source: str = Field("<defaults>", exclude=True)
