@@ -59,7 +59,7 @@ def _declared_access(endpoint: str):
     return getattr(view, "_access", None)
 
 
-def _bearer_token() -> str | None:
+def bearer_token() -> str | None:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
@@ -72,7 +72,7 @@ def _check_access():
     if access is None:
         log.error("endpoint %s %s declares no access roles: denied", request.method, request.endpoint)
         abort(403, message=t("auth.undeclared"))
-    token = _bearer_token()
+    token = bearer_token()
     if token:
         with runtime().session() as session, session.begin():
             g.principal = authenticate(session, token)

@@ -32,6 +32,11 @@ def _flatten(errors, path=()):
         yield ".".join(path[1:] or path), str(errors)
 
 
+def error_detail(messages) -> str:
+    """marshmallow's nested error messages as one line: "field: text; other.field: text"."""
+    return "; ".join(f"{field}: {text}" if field else text for field, text in _flatten(messages))
+
+
 def _json_error(code: int, name: str, message: str, errors=None, headers=None):
     payload = {"code": code, "status": name, "message": message}
     if errors:
@@ -46,8 +51,7 @@ def _http_error(error: HTTPException):
     errors = data.get("messages") or data.get("errors")
     message = data.get("message")
     if not message and errors:
-        detail = "; ".join(f"{field}: {text}" if field else text for field, text in _flatten(errors))
-        message = t("error.invalid", detail=detail)
+        message = t("error.invalid", detail=error_detail(errors))
     if not message:
         message = t(_GENERIC[error.code]) if error.code in _GENERIC else error.description
     headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}

@@ -68,6 +68,7 @@ def test_forms_need_the_csrf_token(client, rt):
     assert client.get("/cases").status_code == 302
     sign_in(client, rt, "legal")
     assert client.post("/logout").status_code == 400  # without the token: still signed in
+    assert client.post("/logout", headers={"Authorization": "Basic eDp5"}).status_code == 400  # not a bearer token
     assert client.get("/cases").status_code == 200
     assert post_form(client, "/logout", {}).status_code == 303
     assert client.get("/cases").status_code == 302

@@ -42,24 +42,16 @@ DEFAULT_DAYS = 7
 FILTERS = ("status", "change", "unit", "own", "step_type", "officer", "case")
 
 
-class Filters(Query):
-    """Empty values (an unused select of a filter form) count as absent."""
-
-    @ma.pre_load
-    def _drop_blank(self, data, **kwargs):
-        return {key: value for key, value in data.items() if value != ""}
-
-
 def _code(**kwargs):
     return Text(load_default=None, validate=ma.validate.Length(1, 64), **kwargs)
 
 
-class DashboardQuery(Filters):
+class DashboardQuery(Query):
     run = ma.fields.UUID(load_default=None)
     offset = ma.fields.Integer(load_default=0, validate=ma.validate.Range(0, 10**9))
 
 
-class FindingsQuery(Filters):
+class FindingsQuery(Query):
     status = ma.fields.String(load_default=None, validate=ma.validate.OneOf(STEP_STATUSES))
     change = ma.fields.String(load_default=None, validate=ma.validate.OneOf(CHANGES))
     unit = _code()
@@ -75,7 +67,7 @@ class ReportQuery(Query):
     format = ma.fields.String(load_default="html", validate=ma.validate.OneOf(PAGE_FORMATS))
 
 
-class StartForm(Filters):
+class StartForm(Query):
     period_from = ma.fields.Date(required=True, data_key="from")
     period_to = ma.fields.Date(required=True, data_key="to")
     unit = _code()

@@ -33,8 +33,8 @@ class CasesQuery(Query):
     offset = ma.fields.Integer(load_default=0, validate=ma.validate.Range(0, MAX_OFFSET))
 
     @ma.pre_load
-    def _blank_is_absent(self, data, **_kwargs):
-        # The search form sends every field; an empty one means "any".
+    def _trimmed(self, data, **_kwargs):
+        # The search form sends every field; an empty (or blank) one means "any".
         return {key: value.strip() for key, value in data.items() if isinstance(value, str) and value.strip()}
 
     @ma.validates_schema

@@ -14,7 +14,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from server.auth import current_principal
-from server.errors import _flatten
+from server.errors import error_detail
 from server.i18n import LANGUAGES, request_language, t
 from server.operations import Refused
 from server.accounts import AccountError
@@ -36,10 +36,15 @@ PAGE_ROLES = ("admin", "legal", "inspector")
 
 
 class Query(ma.Schema):
-    """Base of every page's query-string schema: unknown parameters (lang, utm_...) are ignored."""
+    """Base of every page's query-string schema: unknown parameters (lang, utm_...) are ignored,
+    and an empty value (a filter form's unused box or select) counts as absent."""
 
     class Meta:
         unknown = ma.EXCLUDE
+
+    @ma.pre_load
+    def _blank_is_absent(self, data, **_kwargs):
+        return {key: value for key, value in data.items() if value != ""}
 
 
 @bp.before_request
@@ -69,8 +74,7 @@ def parse(schema: ma.Schema, values) -> dict:
     try:
         return schema.load(values)
     except ma.ValidationError as error:
-        detail = "; ".join(f"{field}: {text}" if field else text for field, text in _flatten({"_": error.messages}))
-        abort(400, message=t("web.bad_input", detail=detail))
+        abort(400, message=t("web.bad_input", detail=error_detail({"_": error.messages})))
 
 
 def parse_query(schema: ma.Schema) -> dict:

@@ -7,6 +7,7 @@ from flask import has_request_context, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFProtect
 
+from server.auth import bearer_token
 from server.web.blueprint import bp
 
 csrf = CSRFProtect()
@@ -26,8 +27,8 @@ class PageSessionInterface(SecureCookieSessionInterface):
 
 @bp.before_request
 def _protect_forms():
-    # API calls carry a bearer token, not the cookie, so only the pages' forms need a CSRF token.
-    if request.method in UNSAFE_METHODS and "Authorization" not in request.headers:
+    # A caller with a bearer token is not using the cookie, so only the cookie's forms need a CSRF token.
+    if request.method in UNSAFE_METHODS and bearer_token() is None:
         csrf.protect()
 
 

@@ -31,11 +31,6 @@ class UnlinkedQuery(Query):
     waiting = ma.fields.String(load_default="all", validate=ma.validate.OneOf(WAITING))
     offset = ma.fields.Integer(load_default=0, validate=ma.validate.Range(0, 10**9))
 
-    @ma.pre_load
-    def _blank_is_none(self, data, **_kwargs):
-        """An empty filter box means no filter."""
-        return {key: value for key, value in data.items() if value != ""}
-
 
 def _day_start(day: date, zone) -> datetime:
     return datetime.combine(day, time.min, tzinfo=zone)
