@@ -20,7 +20,7 @@ MAX_EXTRA_KEYS = 32
 
 _KEY = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_IDENTIFIER = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$"
+IDENTIFIER = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$"
 
 
 class MetadataError(ValueError):
@@ -67,9 +67,9 @@ class ClipMetadataSchema(ma.Schema):
 
     filename = ma.fields.String(required=True, validate=ma.validate.Length(1, 1024))
     device_id = ma.fields.String(required=True, validate=ma.validate.Regexp(
-        _IDENTIFIER, error="expected a recorder serial: letters, digits, '_', '.', ':', '-' (at most 64)"))
+        IDENTIFIER, error="expected a recorder serial: letters, digits, '_', '.', ':', '-' (at most 64)"))
     officer_id = ma.fields.String(load_default=None, validate=ma.validate.Regexp(
-        _IDENTIFIER, error="expected an officer number: letters, digits, '_', '.', ':', '-' (at most 64)"))
+        IDENTIFIER, error="expected an officer number: letters, digits, '_', '.', ':', '-' (at most 64)"))
     recorded_at = ma.fields.String(required=True)
     sha256 = ma.fields.String(required=True, validate=ma.validate.Regexp(
         r"^[0-9a-fA-F]{64}$", error="expected the file's SHA-256 as 64 hexadecimal digits"))

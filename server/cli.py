@@ -328,6 +328,7 @@ from server.cli_audit import audit  # noqa: E402
 from server.cli_custody import custody, ensure_signing_key_or_exit, require_signing_key  # noqa: E402
 from server.cli_export import export  # noqa: E402
 from server.cli_retention import retention  # noqa: E402
+from server.cli_station import station  # noqa: E402
 
-for _command in (audit, custody, export, retention):
+for _command in (audit, custody, export, retention, station):
     main.add_command(_command)

@@ -309,6 +309,19 @@ class StationSettings(_Strict):
     chunk_bytes: int = Field(8 << 20, ge=64 * 1024, le=1 << 30)
     clock_file: str = "clock.json"
     journal: str | None = None
+    flagged_regex: str = r"(?i)(^|[_\-.])(IMP|IMPORTANT|FLAG)([_\-.]|$)"
+    scan_seconds: float = Field(5, gt=0)
+    report_seconds: float = Field(30, gt=0)
+    request_timeout_seconds: float = Field(60, gt=0)
+
+    @field_validator("flagged_regex")
+    @classmethod
+    def _valid_regex(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from None
+        return value
 
     @field_validator("retry_backoff_seconds")
     @classmethod

@@ -35,6 +35,9 @@ class Station(Base):
     location: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    agent_report: Mapped[dict | None] = mapped_column(JSON)
+    """The station agent's latest status report (its local backlog), as it sent it; None: never reported."""
+    agent_reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class User(Base):

@@ -30,12 +30,14 @@ def test_scan_finds_nested_files_and_skips_the_rest(tmp_path):
 def test_configured_clock_file_name(tmp_path):
     write(tmp_path / "R1" / "clock.json")
     write(tmp_path / "R1" / "time.json")
-    assert [item.path for item in scan(tmp_path, clock_file="time.json").files] == ["R1/clock.json"]
+    found = scan(tmp_path, clock_file="time.json")
+    assert [item.path for item in found.files] == ["R1/clock.json"]
+    assert [item.path for item in found.clocks] == ["R1/time.json"]
 
 
 def test_skipped_names():
-    assert all(is_skipped(name) for name in (".x", "a.part", "a.PART", "b.tmp", "clock.json", "Clock.Json"))
-    assert not any(is_skipped(name) for name in ("a.mp4", "part.mp4", "tmp", "clock.json.mp4"))
+    assert all(is_skipped(name) for name in (".x", "a.part", "a.PART", "b.tmp"))
+    assert not any(is_skipped(name) for name in ("a.mp4", "part.mp4", "tmp", "clock.json.mp4", "clock.json"))
 
 
 def test_missing_watch_dir_is_reported_not_raised(tmp_path):

@@ -2,6 +2,7 @@
 import os
 import sqlite3
 import threading
+import time
 
 import pytest
 
@@ -72,12 +73,38 @@ def test_a_hash_of_an_older_version_is_not_kept(journal):
     assert (journal.get("R1/a.mp4").state, journal.get("R1/a.mp4").sha256) == ("pending", None)
 
 
-def test_a_done_file_stays_done(journal):
+def test_a_done_file_that_changes_is_a_new_recording_and_its_receipt_is_kept(journal):
     journal.observe("R1/a.mp4", 100, 5)
     journal.set_hashed("R1/a.mp4", "ab" * 32, 100, 5)
     journal.done("R1/a.mp4", "clip-1", "ab" * 32)
-    assert journal.observe("R1/a.mp4", 0, 9) == "changed_after_done"
-    assert journal.get("R1/a.mp4").state == "done"
+    journal.deleted("R1/a.mp4")
+    assert journal.observe("R1/a.mp4", 100, 5) == "unchanged"
+    assert journal.observe("R1/a.mp4", 70, 9) == "changed_after_done"
+    row = journal.get("R1/a.mp4")
+    assert (row.state, row.sha256, row.clip_id, row.size) == ("pending", None, None, 70)
+    [receipt] = journal.receipts("R1/a.mp4")
+    assert (receipt["sha256"], receipt["clip_id"], receipt["size"]) == ("ab" * 32, "clip-1", 100)
+    assert receipt["deleted"] is not None
+
+
+def test_failed_files_can_be_retried(journal):
+    journal.observe("R1/a.mp4", 100, 5)
+    journal.observe("R1/b.mp4", 100, 5)
+    journal.failed("R1/a.mp4", "gone")
+    journal.failed("R1/b.mp4", "gone")
+    assert journal.retry_failed(["R1/b.mp4"]) == 1
+    assert [row.state for row in journal.listing()] == ["pending", "failed"]
+    assert journal.retry_failed() == 1 and journal.counts()["failed"] == 0
+
+
+def test_clock_readings_are_reported_once_or_retried_when_due(journal):
+    assert journal.clock_due("R1/clock.json", 7)
+    journal.clock_result("R1/clock.json", 7, "retry", "unknown recorder", next_try_at=time.time() + 60)
+    assert not journal.clock_due("R1/clock.json", 7)
+    assert journal.clock_due("R1/clock.json", 7, now=time.time() + 61)
+    journal.clock_result("R1/clock.json", 7, "reported")
+    assert not journal.clock_due("R1/clock.json", 7, now=time.time() + 600)
+    assert journal.clock_due("R1/clock.json", 8)
 
 
 def test_same_name_under_two_recorders_is_two_files(journal):

@@ -5,9 +5,7 @@ import hashlib
 import io
 import os
 import random
-import signal
 import socket
-import subprocess
 import threading
 import time
 import uuid
@@ -18,37 +16,13 @@ import yaml
 from tusclient import client as tus_client
 
 from server.settings import SOURCE_CONFIG
-from tests.cli import fullrecord_script, run_cli
+from tests.cli import run_cli
 from tests.services.ports import free_port
+from tests.services.serve import Server
 
 pytestmark = pytest.mark.slow
 TUS = {"Tus-Resumable": "1.0.0"}
 SIZE = 24 * 1024 * 1024
-
-
-class Server:
-    def __init__(self, env, port):
-        self.env, self.port, self.process = env, port, None
-        self.url = f"http://127.0.0.1:{port}"
-
-    def start(self):
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FULLRECORD_")}
-        env.update(self.env)
-        self.process = subprocess.Popen([fullrecord_script(), "serve", "--port", str(self.port)], env=env,
-                                        start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, "fullrecord serve exited"
-            try:
-                if requests.get(f"{self.url}/healthz", timeout=2).status_code == 200:
-                    return
-            except (requests.ConnectionError, requests.Timeout):  # still starting (slow on a loaded host)
-                time.sleep(0.2)
-        raise AssertionError("fullrecord serve did not become healthy")
-
-    def kill(self):
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
 
 
 IDLE_TIMEOUT = 2

@@ -3,38 +3,12 @@ upload is refused with 507/503 and a message, nothing is acknowledged that is no
 and it resumes once space is back."""
 import hashlib
 import os
-import subprocess
 
 import pytest
 import requests
 
+from tests.services.disks import resize, small_disk  # noqa: F401  (fixture)
 from tests.test_tus import TUS, auth, create, live, patch, station  # noqa: F401  (fixtures)
-
-
-def mount_tmpfs(path, size):
-    path.mkdir(parents=True, exist_ok=True)
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                            capture_output=True, text=True)
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({result.stderr.strip()}); needs root")
-
-
-def resize(path, size):
-    subprocess.run(["mount", "-o", f"remount,size={size}", str(path)], check=True)
-
-
-@pytest.fixture
-def small_disk(tmp_path):
-    mounted = []
-
-    def make(name, size="1m"):
-        path = tmp_path / name
-        mount_tmpfs(path, size)
-        mounted.append(path)
-        return path
-    yield make
-    for path in mounted:
-        subprocess.run(["umount", "-l", str(path)], check=False)
 
 
 @pytest.fixture

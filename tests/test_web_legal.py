@@ -361,6 +361,11 @@ def test_administrators_manage_users_and_nobody_else_can(client, rt):
     assert answer.status_code == 303 and answer.headers["Location"] == "/users"
     page = client.get("/users").get_data(as_text=True)
     assert "已创建用户“fazhi.wang”" in page and "王法制" in page
+    hostile = post(client, "/users", {"username": "html.name", "display_name": '<img src=x onerror="alert(1)">',
+                                      "role": "inspector", "password": "long enough pass"})
+    assert hostile.status_code == 303
+    page = client.get("/users").get_data(as_text=True)  # every page escapes what users typed
+    assert "<img src=x" not in page and "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in page
     with rt.session() as session:
         user = session.scalar(select(User).where(User.username == "fazhi.wang"))
     assert (user.role, user.display_name, user.active) == ("legal", "王法制", True)

@@ -1,8 +1,8 @@
 """Finding recordings under the watch dir, and waiting until each is completely written.
 
 The watch dir holds one sub-folder per recorder (nested as the docking software likes).
-Hidden and temporary files (dotfiles, *.part, *.tmp), hidden folders, symbolic links and
-the recorders' clock readings are not recordings and are skipped.
+Hidden and temporary files (dotfiles, *.part, *.tmp), hidden folders and symbolic links are
+skipped; the recorders' clock readings are listed apart (they are reported, never uploaded).
 """
 from __future__ import annotations
 
@@ -24,18 +24,18 @@ class SeenFile:
 @dataclass
 class Scan:
     files: list[SeenFile] = field(default_factory=list)
+    clocks: list[SeenFile] = field(default_factory=list)
+    """The recorders' clock-reading files."""
     errors: list[str] = field(default_factory=list)
     """Folders that could not be read, each with the reason (the caller reports them)."""
 
 
-def is_skipped(name: str, clock_file: str = "clock.json") -> bool:
-    lowered = name.lower()
-    return (name.startswith(".") or lowered.endswith(TEMPORARY_SUFFIXES)
-            or lowered == clock_file.lower())
+def is_skipped(name: str) -> bool:
+    return name.startswith(".") or name.lower().endswith(TEMPORARY_SUFFIXES)
 
 
 def scan(watch_dir: str | Path, clock_file: str = "clock.json") -> Scan:
-    """Every candidate recording under the watch dir with its size and mtime."""
+    """Every candidate recording (and clock file) under the watch dir with its size and mtime."""
     result = Scan()
     pending = [(Path(watch_dir), "")]
     while pending:
@@ -46,7 +46,7 @@ def scan(watch_dir: str | Path, clock_file: str = "clock.json") -> Scan:
             result.errors.append(f"{directory}: {exc.strerror or exc}")
             continue
         for entry in sorted(entries, key=lambda item: item.name):
-            if is_skipped(entry.name, clock_file) or entry.is_symlink():
+            if is_skipped(entry.name) or entry.is_symlink():
                 continue
             relative = prefix + entry.name
             try:
@@ -54,10 +54,12 @@ def scan(watch_dir: str | Path, clock_file: str = "clock.json") -> Scan:
                     pending.append((Path(entry.path), relative + "/"))
                 elif entry.is_file(follow_symlinks=False):
                     stat = entry.stat(follow_symlinks=False)
-                    result.files.append(SeenFile(relative, stat.st_size, stat.st_mtime_ns))
+                    listed = result.clocks if entry.name.lower() == clock_file.lower() else result.files
+                    listed.append(SeenFile(relative, stat.st_size, stat.st_mtime_ns))
             except FileNotFoundError:
                 continue  # removed between listing and stat: no longer there to upload
     result.files.sort(key=lambda item: item.path)
+    result.clocks.sort(key=lambda item: item.path)
     return result
 
 

@@ -6,7 +6,9 @@ two recorders is two rows. Safe to share between threads (one connection behind 
 
 States: pending (seen, not hashed) -> hashing -> ready (hashed) -> uploading -> done, or
 failed (with a reason). A file whose size or mtime changes before it is done goes back to
-pending with its hash and upload forgotten: it is never uploaded half-old.
+pending with its hash and upload forgotten: it is never uploaded half-old. A done file that
+changes afterwards (a recorder reusing a name after --delete-after-receipt) is a new recording:
+its row starts again, and every receipt ever given stays in the `receipts` table.
 """
 from __future__ import annotations
 
@@ -40,6 +42,31 @@ CREATE TABLE IF NOT EXISTS files (
     updated REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS files_state ON files (state, next_try_at);
+CREATE TABLE IF NOT EXISTS receipts (
+    path TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    clip_id TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    received REAL NOT NULL,
+    deleted REAL,
+    PRIMARY KEY (path, sha256)
+);
+CREATE TABLE IF NOT EXISTS failures (
+    path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    sha256 TEXT,
+    reason TEXT NOT NULL,
+    at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS clock_readings (
+    path TEXT NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('reported', 'retry', 'failed')),
+    reason TEXT,
+    next_try_at REAL,
+    updated REAL NOT NULL,
+    PRIMARY KEY (path, mtime_ns)
+);
 """
 
 _ADVICE = ("the agent needs a writable directory with free disk space for its journal; "
@@ -171,12 +198,10 @@ class Journal:
                 return "new"
             if (record["size"], record["mtime_ns"]) == (size, mtime_ns):
                 return "unchanged"
-            if record["state"] == "done":
-                return "changed_after_done"
             self._update(db, path, size=size, mtime_ns=mtime_ns, recorded_at=recorded_at, state="pending",
-                         sha256=None, upload_url=None, upload_offset=0, clip_id=None, reason=None,
-                         attempts=0, next_try_at=None)
-            return "changed"
+                         flagged=int(flagged), sha256=None, upload_url=None, upload_offset=0, clip_id=None,
+                         reason=None, attempts=0, next_try_at=None)
+            return "changed_after_done" if record["state"] == "done" else "changed"
 
     def flag(self, path: str, flagged: bool = True) -> None:
         with self._writing("flag a file in") as db:
@@ -218,11 +243,70 @@ class Journal:
             if record["sha256"] != sha256:
                 raise StateError(f"{path}: the receipt's SHA-256 {sha256} is not the file's {record['sha256']}")
             self._update(db, path, state="done", clip_id=clip_id, reason=None, next_try_at=None)
+            db.execute("INSERT OR REPLACE INTO receipts (path, sha256, clip_id, size, received) VALUES (?, ?, ?, ?, ?)",
+                       (path, sha256, clip_id, record["size"], self._clock()))
+
+    def deleted(self, path: str) -> None:
+        """The agent removed the done file (--delete-after-receipt)."""
+        with self._writing("update") as db:
+            record = self._current(db, path, ("done",), "delete")
+            db.execute("UPDATE receipts SET deleted = ? WHERE path = ? AND sha256 = ?",
+                       (self._clock(), path, record["sha256"]))
+
+    def receipts(self, path: str | None = None) -> list[dict]:
+        """Every receipt the server gave, oldest first (of one path, or all)."""
+        sql = "SELECT * FROM receipts" + (" WHERE path = ?" if path else "") + " ORDER BY received, path"
+        with self._guard("read"):
+            return [dict(record) for record in self._db.execute(sql, (path,) if path else ())]
+
+    def retry_failed(self, paths: list[str] | None = None) -> int:
+        """Failed files back to pending (all, or these); how many."""
+        with self._writing("update") as db:
+            rows = db.execute("SELECT path FROM files WHERE state = 'failed'").fetchall()
+            chosen = [row["path"] for row in rows if paths is None or row["path"] in paths]
+            for path in chosen:
+                self._update(db, path, state="pending", sha256=None, upload_url=None, upload_offset=0,
+                             reason=None, attempts=0, next_try_at=None)
+            return len(chosen)
+
+    def clock_due(self, path: str, mtime_ns: int, now: float | None = None) -> bool:
+        """Whether this clock reading (file at this mtime) still needs reporting now."""
+        now = self._clock() if now is None else now
+        with self._guard("read"):
+            record = self._db.execute("SELECT state, next_try_at FROM clock_readings WHERE path = ? AND mtime_ns = ?",
+                                      (path, mtime_ns)).fetchone()
+        return record is None or (record["state"] == "retry" and (record["next_try_at"] or 0) <= now)
+
+    def clock_result(self, path: str, mtime_ns: int, state: str, reason: str | None = None,
+                     next_try_at: float | None = None) -> None:
+        with self._writing("record a clock reading in") as db:
+            db.execute("INSERT OR REPLACE INTO clock_readings (path, mtime_ns, state, reason, next_try_at, updated)"
+                       " VALUES (?, ?, ?, ?, ?, ?)", (path, mtime_ns, state, reason, next_try_at, self._clock()))
+
+    def clock_readings(self) -> list[dict]:
+        with self._guard("read"):
+            return [dict(record) for record in
+                    self._db.execute("SELECT * FROM clock_readings ORDER BY path, mtime_ns")]
+
+    def backlog(self) -> tuple[int, float | None]:
+        """Bytes of files not yet done (failed excluded) and when the oldest of them was first seen."""
+        with self._guard("read"):
+            record = self._db.execute("SELECT COALESCE(SUM(size), 0), MIN(first_seen) FROM files"
+                                      " WHERE state IN ('pending', 'hashing', 'ready', 'uploading')").fetchone()
+        return int(record[0]), record[1]
 
     def failed(self, path: str, reason: str) -> None:
+        """Failed, with the reason; kept in `failures` too, should the file come back changed."""
         with self._writing("update") as db:
-            self._current(db, path, WORK_STATES + ("failed",), "fail")
+            record = self._current(db, path, WORK_STATES + ("failed",), "fail")
             self._update(db, path, state="failed", reason=reason, next_try_at=None)
+            db.execute("INSERT INTO failures (path, size, sha256, reason, at) VALUES (?, ?, ?, ?, ?)",
+                       (path, record["size"], record["sha256"], reason, self._clock()))
+
+    def failures(self) -> list[dict]:
+        """Every failure ever recorded, oldest first."""
+        with self._guard("read"):
+            return [dict(record) for record in self._db.execute("SELECT * FROM failures ORDER BY at, path")]
 
     def retry_later(self, path: str, reason: str, at: float) -> None:
         """Keep the file's state (and upload offset) but leave it alone until `at`."""
@@ -231,6 +315,14 @@ class Journal:
             state = "pending" if record["state"] == "hashing" else record["state"]
             self._update(db, path, state=state, reason=reason, next_try_at=at,
                          attempts=record["attempts"] + 1)
+
+    def restart(self, path: str, size: int, mtime_ns: int, reason: str, at: float) -> None:
+        """Hash and send again from the start, not before `at`: the file changed under the agent,
+        or the server received bytes that did not hash to the declared SHA-256."""
+        with self._writing("update") as db:
+            record = self._current(db, path, WORK_STATES, "restart")
+            self._update(db, path, state="pending", size=size, mtime_ns=mtime_ns, sha256=None, upload_url=None,
+                         upload_offset=0, reason=reason, next_try_at=at, attempts=record["attempts"] + 1)
 
     def get(self, path: str) -> FileRow | None:
         with self._guard("read"):

@@ -5,7 +5,8 @@ from server.catalogs import retention as retention_catalog
 from server.catalogs import exports as exports_catalog
 from server.catalogs import custody as custody_catalog
 from server.catalogs import audit as audit_catalog
+from server.catalogs import station as station_catalog
 from server.catalogs import web, web_audit, web_cases, web_legal
 
 CATALOGS = (casework.MESSAGES, devices.MESSAGES, retention_catalog.MESSAGES, exports_catalog.MESSAGES, custody_catalog.MESSAGES,
-            audit_catalog.MESSAGES, web.MESSAGES, web_cases.MESSAGES, web_legal.MESSAGES, web_audit.MESSAGES)
+            audit_catalog.MESSAGES, station_catalog.MESSAGES, web.MESSAGES, web_cases.MESSAGES, web_legal.MESSAGES, web_audit.MESSAGES)

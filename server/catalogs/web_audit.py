@@ -155,4 +155,16 @@ MESSAGES = {
     "web.stations.bad_clips": {"zh-CN": "累计 {count} 个片段校验失败或无法播放",
                                "en": "{count} clips in all failed their check or cannot be played"},
     "web.stations.no_errors": {"zh-CN": "无", "en": "none"},
+    # the station agent's report of its local backlog
+    "web.stations.col.agent": {"zh-CN": "采集站程序", "en": "Agent"},
+    "web.stations.agent.never": {"zh-CN": "未上报", "en": "never reported"},
+    "web.stations.agent.reported": {"zh-CN": "上报于 {ago}", "en": "reported {ago}"},
+    "web.stations.agent.reported_now": {"zh-CN": "刚刚上报", "en": "reported just now"},
+    "web.stations.agent.waiting": {"zh-CN": "待传 {count} 个文件（{size}）", "en": "{count} files to upload ({size})"},
+    "web.stations.agent.failed": {"zh-CN": "失败 {count}", "en": "{count} failed"},
+    "web.stations.agent.stale": {"zh-CN": "超过 {minutes} 分钟未上报", "en": "no report for over {minutes} min"},
+    "web.stations.agent.oldest": {"zh-CN": "最早的待传文件发现于 {time}", "en": "oldest waiting since {time}"},
+    "web.stations.agent.more_failed": {"zh-CN": "另有 {count} 个失败", "en": "{count} more failed"},
+    "web.stations.agent.last_error": {"zh-CN": "最近错误：{error}", "en": "Last error: {error}"},
+    "web.stations.agent.host": {"zh-CN": "{hostname} · 版本 {version}", "en": "{hostname} · version {version}"},
 }

@@ -1,5 +1,9 @@
-"""Collection stations: registering them and issuing their tokens (admins only)."""
+"""Collection stations: registering them and issuing their tokens (admins only), and the station
+agent's status report of its local backlog (the station itself)."""
 from __future__ import annotations
+
+import logging
+from datetime import timezone
 
 import marshmallow as ma
 from flask.views import MethodView
@@ -7,12 +11,69 @@ from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from server import accounts
-from server.auth import roles
+from server.auth import current_principal, roles
+from server.operations import Refused
+from server.operations.versions import Instant
 from server.resources.fields import Text
 from server.runtime import runtime
+from storage.db import utcnow
 from storage.models import Station
 
+log = logging.getLogger(__name__)
+
 blp = Blueprint("stations", __name__, url_prefix="/stations", description="Collection stations")
+
+FILE_STATES = ("pending", "hashing", "ready", "uploading", "done", "failed")
+"""The states of a file in the agent's local journal; a report counts the files in each."""
+FAILED_SHOWN = 20
+"""Failed files a report may describe (the count in `files.failed` covers them all)."""
+
+
+def _count(**kwargs) -> ma.fields.Integer:
+    return ma.fields.Integer(required=True, strict=True, validate=ma.validate.Range(min=0, max=2**63 - 1), **kwargs)
+
+
+class FileCountsSchema(ma.Schema):
+    """Exactly these six keys: the agent's files by state."""
+    pending = _count()
+    hashing = _count()
+    ready = _count()
+    uploading = _count()
+    done = _count()
+    failed = _count()
+
+
+class FailedFileSchema(ma.Schema):
+    path = Text(required=True, validate=ma.validate.Length(1, 1024), metadata={"description": "Under the watched folder"})
+    reason = Text(required=True, validate=ma.validate.Length(max=500))
+
+
+class AgentReportSchema(ma.Schema):
+    """What `fullrecord station run` reports about its local backlog, every ~30 s."""
+    agent_version = Text(required=True, validate=ma.validate.Length(1, 40))
+    hostname = Text(required=True, validate=ma.validate.Length(1, 255))
+    watch_dir = Text(required=True, validate=ma.validate.Length(1, 1024))
+    started_at = Instant(required=True, metadata={"description": "When the agent started"})
+    files = ma.fields.Nested(FileCountsSchema, required=True)
+    backlog_bytes = _count(metadata={"description": "Bytes of the files not yet done (failed ones excluded)"})
+    oldest_waiting_since = Instant(load_default=None, allow_none=True,
+                                   metadata={"description": "First seen time of the oldest file not yet done"})
+    failed = ma.fields.List(ma.fields.Nested(FailedFileSchema), load_default=list,
+                            validate=ma.validate.Length(max=FAILED_SHOWN))
+    last_error = Text(load_default=None, allow_none=True, validate=ma.validate.Length(max=500),
+                      metadata={"description": "e.g. server unreachable: ..."})
+
+    @ma.post_load
+    def _in_utc(self, data, **_kwargs):
+        for key in ("started_at", "oldest_waiting_since"):
+            if data.get(key) is not None:
+                data[key] = data[key].astimezone(timezone.utc)
+        return data
+
+
+class AgentReportAnswerSchema(AgentReportSchema):
+    station_id = Text()
+    received_at = Instant()
 
 
 class StationSchema(ma.Schema):
@@ -21,6 +82,10 @@ class StationSchema(ma.Schema):
     location = Text(allow_none=True, validate=ma.validate.Length(max=200))
     created_at = ma.fields.AwareDateTime(dump_only=True)
     last_seen_at = ma.fields.AwareDateTime(dump_only=True, allow_none=True)
+    agent_reported_at = ma.fields.AwareDateTime(dump_only=True, allow_none=True,
+                                                metadata={"description": "When its agent last reported; null: never"})
+    agent_report = ma.fields.Dict(dump_only=True, allow_none=True,
+                                  metadata={"description": "Its agent's latest report, as in PUT /stations/me/agent"})
 
 
 class NewStationSchema(StationSchema):
@@ -62,3 +127,24 @@ class StationTokens(MethodView):
         with runtime().session() as session, session.begin():
             row, token = accounts.new_station_token(session, str(station_id))
             return {"id": row.id, "token": token}
+
+
+@blp.route("/me/agent")
+class AgentReport(MethodView):
+    @roles("station")
+    @blp.arguments(AgentReportSchema)
+    @blp.response(200, AgentReportAnswerSchema)
+    def put(self, body):
+        """The calling station's agent reports its local backlog; it replaces the previous report.
+        It also counts as the station's contact (`last_seen_at`)."""
+        principal = current_principal()
+        now = utcnow()
+        with runtime().session() as session, session.begin():
+            station = session.get(Station, principal.id)
+            if station is None:
+                raise Refused(404, "accounts.not_found", what="station", id=principal.id)
+            station.agent_report = AgentReportSchema().dump(body)
+            station.agent_reported_at = station.last_seen_at = now
+        log.debug("station %s agent report: %s", principal.name,
+                  " ".join(f"{state}={body['files'][state]}" for state in FILE_STATES))
+        return {"station_id": principal.id, "received_at": now, **body}

@@ -18,4 +18,6 @@ def init_app(app) -> None:
     for name in PAGE_MODULES:  # each registers its views on bp (once per process)
         import_module(f"server.web.{name}")
     security.init_app(app)
+    # Flask escapes only templates named *.html, *.htm, *.xml, *.xhtml, *.svg; the pages are *.html.j2
+    app.jinja_env.autoescape = lambda name: name is None or name.endswith((".html", ".htm", ".xml", ".j2"))
     app.register_blueprint(bp)

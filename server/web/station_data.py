@@ -2,7 +2,8 @@
 figure for all the stations of a page (never a query per station): uploads still in progress and
 clips not yet through processing (backlog), clips received in the last hour and day (rate), the
 latest clock measurement of every recorder docked there (offsets), and what went wrong in the
-last day (rejected uploads, alerts on its clips) with the latest message."""
+last day (rejected uploads, alerts on its clips) with the latest message. The station agent's own
+report of its local backlog is on the station row itself (no query of its own)."""
 from __future__ import annotations
 
 from collections import defaultdict
@@ -21,6 +22,10 @@ HOUR = timedelta(hours=1)
 CLOCKS_SHOWN = 5
 """Recorders listed per station: the largest offsets first."""
 BAD_CLIP_STATUSES = ("integrity_failed", "unplayable")
+FAILED_SHOWN = 3
+"""Failed files (with their reasons) shown per station from its agent's report."""
+WAITING_STATES = ("pending", "hashing", "ready", "uploading")
+"""The agent's files not yet done (and not failed): its local backlog."""
 
 
 def _count(condition):
@@ -115,6 +120,34 @@ def _message(upload, alert) -> dict | None:
     return max(choices, key=lambda item: item["at"]) if choices else None
 
 
+def _instant(value) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _agent(station: Station, now: datetime, stale_after: timedelta) -> dict | None:
+    """The agent's latest report as the page shows it; None when it never reported."""
+    report, at = station.agent_report, station.agent_reported_at
+    if not report or at is None:
+        return None
+    files = {state: int((report.get("files") or {}).get(state) or 0) for state in (*WAITING_STATES, "done", "failed")}
+    failed = [item for item in report.get("failed") or [] if isinstance(item, dict)]
+    return {
+        "reported_at": at, "minutes_ago": max(0, int((now - at).total_seconds() // 60)),
+        "stale": now - at > stale_after,
+        "files": files, "waiting": sum(files[state] for state in WAITING_STATES),
+        "backlog_bytes": int(report.get("backlog_bytes") or 0),
+        "oldest_waiting_since": _instant(report.get("oldest_waiting_since")),
+        "failed_count": files["failed"], "failed": failed[:FAILED_SHOWN],
+        "last_error": report.get("last_error"), "version": report.get("agent_version"),
+        "hostname": report.get("hostname"), "watch_dir": report.get("watch_dir"),
+    }
+
+
 def station_rows(session, stations: list[Station], now: datetime, web) -> list[dict]:
     """`web`: settings.web (station_stale_minutes, clock_offset_flag_seconds)."""
     ids = [station.id for station in stations]
@@ -124,6 +157,7 @@ def station_rows(session, stations: list[Station], now: datetime, web) -> list[d
     uploads, clips, clocks = _uploads(session, ids, since), _clips(session, ids, now), _clocks(session, ids, web.clock_offset_flag_seconds)
     alerts = _alerts(session, ids, since)
     latest_upload, latest_alert = _latest_problems(session, ids, since)
+    stale_after = timedelta(minutes=web.station_stale_minutes)
     rows = []
     for station in stations:
         upload, clip = uploads.get(station.id), clips.get(station.id)
@@ -132,7 +166,7 @@ def station_rows(session, stations: list[Station], now: datetime, web) -> list[d
         rows.append({
             "station": station,
             "minutes_ago": None if seen is None else max(0, int((now - seen).total_seconds() // 60)),
-            "stale": seen is None or now - seen > timedelta(minutes=web.station_stale_minutes),
+            "stale": seen is None or now - seen > stale_after,
             "uploads_open": upload.open if upload else 0, "bytes_missing": upload.missing if upload else 0,
             "oldest_upload": upload.oldest if upload else None,
             "unverified": clip.unverified if clip else 0, "unprocessed": clip.unprocessed if clip else 0,
@@ -143,5 +177,6 @@ def station_rows(session, stations: list[Station], now: datetime, web) -> list[d
             "clocks_large": sum(1 for report in reports if report["large"]),
             "rejected": upload.rejected if upload else 0, "alerts": alerts.get(station.id, 0),
             "latest_problem": _message(latest_upload.get(station.id), latest_alert.get(station.id)),
+            "agent": _agent(station, now, stale_after),
         })
     return rows

@@ -1,0 +1,35 @@
+"""`fullrecord serve` (gunicorn, the production server) as a child process on 127.0.0.1, for
+tests that kill -9 it, stop it for a while and start it again on the same port."""
+import os
+import signal
+import subprocess
+import time
+
+import requests
+
+from tests.cli import fullrecord_script
+
+
+class Server:
+    def __init__(self, env, port):
+        self.env, self.port, self.process = env, port, None
+        self.url = f"http://127.0.0.1:{port}"
+
+    def start(self):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FULLRECORD_")}
+        env.update(self.env)
+        self.process = subprocess.Popen([fullrecord_script(), "serve", "--port", str(self.port)], env=env,
+                                        start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, "fullrecord serve exited"
+            try:
+                if requests.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+                    return
+            except (requests.ConnectionError, requests.Timeout):  # still starting (slow on a loaded host)
+                time.sleep(0.2)
+        raise AssertionError("fullrecord serve did not become healthy")
+
+    def kill(self):
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
