@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import errno
-import hashlib
 import logging
 import os
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import ClientDisconnected
 
 from ingest import locks
+from ingest.checksums import CHECKSUM_ALGORITHMS
 from ingest.hash_cache import HashCache
 from storage.custody import append_event, lost_append_race
 from storage.db import utcnow
@@ -33,7 +33,6 @@ from workers import linking, store_retention
 
 log = logging.getLogger(__name__)
 
-CHECKSUM_ALGORITHMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256}
 RENEW_EVERY = 64 << 20
 """Bytes received between renewals of the upload's lock lease."""
 HASH_QUEUE_BYTES = 4 << 20

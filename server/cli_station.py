@@ -63,7 +63,7 @@ def station():
 @click.pass_obj
 def run(obj, server_url, token_file, watch, delete_after_receipt, once, no_progress):
     """Watch a folder and upload every recording, resuming after any crash or outage."""
-    from ingest.station.agent import Agent, AgentOptions
+    from ingest.station.agent import HASHING_THREADS, Agent, AgentOptions
     from ingest.station.journal import JournalError
     from ingest.station.progress import Bars, NoProgress
     from server.cli import fail
@@ -75,7 +75,7 @@ def run(obj, server_url, token_file, watch, delete_after_receipt, once, no_progr
     journal = _journal_or_fail(obj, watch_dir, create=True)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(message)s")
-    progress = NoProgress() if no_progress else Bars(settings.station.parallel_uploads)
+    progress = NoProgress() if no_progress else Bars(settings.station.parallel_uploads + HASHING_THREADS)
     agent = Agent(settings, AgentOptions(server_url, token, watch_dir, delete_after_receipt, once), journal, progress)
 
     def stop(signum, frame):

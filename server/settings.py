@@ -306,7 +306,8 @@ class StationSettings(_Strict):
     order: Literal["newest", "oldest"] = "newest"
     flagged_first: bool = True
     retry_backoff_seconds: list[float] = Field(default_factory=lambda: [2, 10, 60, 300], min_length=1)
-    chunk_bytes: int = Field(8 << 20, ge=64 * 1024, le=1 << 30)
+    chunk_bytes: int = Field(256 << 20, ge=64 * 1024, le=1 << 30)
+    request_checksum: Literal["crc32c", "sha1", "sha256"] = "crc32c"
     clock_file: str = "clock.json"
     journal: str | None = None
     flagged_regex: str = r"(?i)(^|[_\-.])(IMP|IMPORTANT|FLAG)([_\-.]|$)"

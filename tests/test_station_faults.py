@@ -9,6 +9,7 @@ import subprocess
 import threading
 
 import pytest
+import requests
 
 from tests.services.disks import small_disk  # noqa: F401  (fixture)
 from tests.cli import run_cli
@@ -30,15 +31,22 @@ def offset_of(world, path: str) -> int:
     return row["upload_offset"] if row and row["state"] == "uploading" else 0
 
 
-def test_kill_9_mid_upload_then_restart_resumes_at_the_offset(world):
-    name = "DSJ-001_8001_20261120101500_0001.MP4"
-    data = os.urandom(6 * MiB)
-    world.put(f"DSJ-001/{name}", data)
+def slow_upload(world, size: int, until: int = 512 * 1024):
+    """One recording sent at 1 MiB/s by an agent, once `until` bytes of it are at the server."""
+    path = "DSJ-001/DSJ-001_8001_20261120101500_0001.MP4"
+    data = os.urandom(size)
+    world.put(path, data)
     world.configure(**SLOW)
     agent = world.start_agent()
-    world.wait_for(lambda: offset_of(world, f"DSJ-001/{name}") >= 2 * MiB, what="2 MiB sent")
+    world.wait_for(lambda: offset_of(world, path) >= until, what=f"{until} bytes sent")
+    return path, data, agent
+
+
+def test_kill_9_mid_upload_then_restart_resumes_at_the_offset(world):
+    path, data, agent = slow_upload(world, 6 * MiB, until=2 * MiB)
+    name = path.split("/")[-1]
     world.kill(agent)  # kill -9: no chance to tidy up
-    killed_at = world.journal_rows()[f"DSJ-001/{name}"]["upload_offset"]
+    killed_at = world.journal_rows()[path]["upload_offset"]
     assert 2 * MiB <= killed_at < len(data)
 
     world.configure()
@@ -78,6 +86,28 @@ def test_a_revoked_token_leaves_every_file_waiting_with_the_reason(world):
     rows = world.wait_for(lambda: [r for r in world.journal_rows().values() if r["attempts"] >= 2], what="retries")
     assert rows[0]["state"] in ("ready", "uploading") and "HTTP 401" in rows[0]["reason"]  # waiting, not failed
     assert agent.poll() is None
+
+
+def test_bytes_sent_by_someone_else_make_the_agent_go_on_from_the_servers_offset(world):
+    """A second sender on the same upload (a copy of the station's journal on another machine):
+    the agent's next PATCH is refused with 409, it asks the server where the upload stands and
+    continues from there; the clip is whole and single."""
+    path, data, agent = slow_upload(world, 4 * MiB)
+    url = world.journal_rows()[path]["upload_url"]
+    headers = {"Tus-Resumable": "1.0.0", "Authorization": f"Bearer {world.token_file.read_text().strip()}"}
+
+    def send_one_piece():
+        offset = int(requests.head(url, headers=headers, timeout=10).headers["Upload-Offset"])
+        answer = requests.patch(url, data=data[offset:offset + 64 * 1024], timeout=10, headers={
+            **headers, "Upload-Offset": str(offset), "Content-Type": "application/offset+octet-stream"})
+        return answer.status_code == 204  # 423 or 409 while the agent's own PATCH is in: try again
+    world.wait_for(send_one_piece, what="a PATCH of our own between the agent's")
+    agent.wait(120)
+    assert agent.returncode == 0, world.log()[-3000:]
+    assert "going on from its offset" in world.log()
+    [clip] = world.clips(sha256(data))
+    assert clip["size"] == len(data)
+    assert server_uploads(world, "DSJ-001_8001_20261120101500_0001.MP4") == [("completed", len(data), len(data))]
 
 
 class CorruptingProxy:
@@ -180,12 +210,7 @@ def test_a_file_deleted_or_truncated_mid_upload_fails_with_its_reason_and_the_re
 
 
 def test_a_file_that_changes_mid_upload_is_hashed_again_and_never_sent_half_old(world):
-    path = "DSJ-001/DSJ-001_8001_20261120101500_0001.MP4"
-    first = os.urandom(3 * MiB)
-    world.put(path, first)
-    world.configure(**SLOW)
-    agent = world.start_agent()
-    world.wait_for(lambda: offset_of(world, path) >= 512 * 1024, what="512 KiB sent")
+    path, first, agent = slow_upload(world, 3 * MiB)
     more = os.urandom(MiB)
     with open(world.watch / path, "ab") as handle:  # the docking software was not finished after all
         handle.write(more)

@@ -18,7 +18,7 @@ def test_config_yaml_states_the_defaults():
     assert station == StationSettings()
     assert station.name_patterns() == [DEFAULT_PATTERN]
     assert (station.stable_seconds, station.parallel_uploads, station.order) == (10, 2, "newest")
-    assert station.chunk_bytes == 8 << 20 and station.bandwidth_limit_bytes_per_second is None
+    assert station.chunk_bytes == 256 << 20 and station.bandwidth_limit_bytes_per_second is None
 
 
 def test_journal_path(tmp_path):

@@ -16,6 +16,7 @@ from tusclient import client as tus_client
 from tusclient.exceptions import TusCommunicationError
 
 from ingest import uploads as ingest_uploads
+from ingest.checksums import CHECKSUM_ALGORITHMS
 from server import accounts
 from storage.custody import GENESIS_HASH
 from storage.db import utcnow
@@ -162,10 +163,18 @@ def test_chunk_checksum_mismatch_keeps_the_offset(live, station):
     assert requests.head(url, headers={**TUS, **auth(station)}).headers["Upload-Offset"] == "0"
     ok = patch(url, station, data[:1000], 0, **{"Upload-Checksum": f"sha1 {good}"})
     assert ok.status_code == 204 and ok.headers["Upload-Offset"] == "1000"
-    sha256 = base64.b64encode(hashlib.sha256(data[1000:]).digest()).decode()
-    done = patch(url, station, data[1000:], 1000, **{"Upload-Checksum": f"sha256 {sha256}"})
+    sha256 = base64.b64encode(hashlib.sha256(data[1000:2000]).digest()).decode()
+    ok = patch(url, station, data[1000:2000], 1000, **{"Upload-Checksum": f"sha256 {sha256}"})
+    assert ok.status_code == 204 and ok.headers["Upload-Offset"] == "2000"
+    assert CHECKSUM_ALGORITHMS["crc32c"](b"123456789").digest() == bytes.fromhex("e3069283")  # CRC-32C's check value
+    crc = CHECKSUM_ALGORITHMS["crc32c"](data[2000:]).digest()
+    flipped = base64.b64encode((int.from_bytes(crc, "big") ^ 1).to_bytes(4, "big")).decode()
+    assert patch(url, station, data[2000:], 2000, **{"Upload-Checksum": f"crc32c {flipped}"}).status_code == 460
+    done = patch(url, station, data[2000:], 2000, **{"Upload-Checksum": f"crc32c {base64.b64encode(crc).decode()}"})
     assert done.status_code == 204 and done.headers["X-Clip-Sha256"] == hashlib.sha256(data).hexdigest()
     assert patch(url, station, b"x", 0, **{"Upload-Checksum": "md5 AAAA"}).status_code == 400
+    options = requests.options(f"{live}/api/v1/uploads")
+    assert options.headers["Tus-Checksum-Algorithm"] == "sha1,sha256,crc32c"
 
 
 def test_protocol_errors(live, station, rt, client):

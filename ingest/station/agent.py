@@ -37,6 +37,11 @@ log = logging.getLogger("fullrecord.station")
 WHOLE_FILE_REJECTIONS = 3
 """After this many whole-file mismatches in a row the file fails (a failing disk, not a race)."""
 FAILED_REPORTED = 20
+JOURNAL_OFFSET_EVERY = 1.0
+HASHING_THREADS = 1
+"""Files hashed at once, ahead of the sends (a station's disk reads one file fastest)."""
+DISPATCH_WINDOW = 256
+"""Due files looked at per dispatch (the journal gives them in order)."""
 UNKNOWN_SERIAL = "unknown"
 _IDENTIFIER = re.compile(IDENTIFIER)
 
@@ -99,10 +104,12 @@ class Agent:
         self.known = {row.path: (row.size, row.mtime_ns) for row in journal.listing()}
         self.stop = threading.Event()
         self.wake = threading.Event()
-        self.in_flight: dict[str, Future] = {}
+        self.in_flight: dict[str, tuple[str, Future]] = {}
         self.settling = 0
         self.scan_errors: set[str] = set()
         self.rejections: dict[str, int] = {}
+        self._journaled: dict[str, float] = {}
+        self._scanned_at = self._completed_at = 0.0
         self.last_error: str | None = None
         self.fatal: BaseException | None = None
         self.started_at = datetime.now(timezone.utc)
@@ -112,7 +119,7 @@ class Agent:
 
     def run(self) -> None:
         """Until stopped (or, with `once`, until every file seen is done or failed)."""
-        pool = ThreadPoolExecutor(self.station.parallel_uploads, thread_name_prefix="station-upload")
+        pool = ThreadPoolExecutor(self.station.parallel_uploads + HASHING_THREADS, thread_name_prefix="station")
         next_scan = next_report = 0.0
         try:
             while not self.stop.is_set():
@@ -139,14 +146,17 @@ class Agent:
         self.report_status()
 
     def finished(self) -> bool:
+        """Nothing in flight, nothing settling, no work left, and a scan since the last file's
+        work ended (its file may have changed meanwhile)."""
         with self._lock:
-            busy = bool(self.in_flight)
+            busy = bool(self.in_flight) or self._scanned_at <= self._completed_at
         counts = self.journal.counts()
         return not busy and self.settling == 0 and not any(counts[state] for state in
                                                            ("pending", "hashing", "ready", "uploading"))
 
     def discover(self, now: float) -> list[discovery.SeenFile]:
         """Record the files that have become stable; the stable clock files."""
+        self._scanned_at = time.monotonic()
         found = discovery.scan(self.watch, self.station.clock_file)
         for error in set(found.errors) - self.scan_errors:
             log.warning("cannot read a folder of the watch dir: %s", error)
@@ -157,8 +167,8 @@ class Agent:
         self.settling = len(found.files) - len(recordings)
         patterns = self.station.name_patterns()
         for item in recordings:
-            if self.known.get(item.path) == (item.size, item.mtime_ns):
-                continue
+            if self.known.get(item.path) == (item.size, item.mtime_ns) or item.path in self.in_flight:
+                continue  # a file being worked on is checked by its worker; seen again afterwards
             name = names.recognise(item.path, patterns, self.settings.zone)
             recorded_at = name.recorded_at.timestamp() if name.recorded_at else None
             flagged = bool(self.flagged.search(Path(item.path).name))
@@ -171,42 +181,52 @@ class Agent:
         return [item for item in stable if item.path in clock_paths]
 
     def dispatch(self, pool: ThreadPoolExecutor) -> None:
+        """Hand due files to the pool: up to parallel_uploads sending, and one thread hashing the
+        next files ahead of them, so that a send never waits for a hash."""
         with self._lock:
-            for path, future in list(self.in_flight.items()):
+            for path, (stage, future) in list(self.in_flight.items()):
                 if future.done():
                     del self.in_flight[path]
+                    self._completed_at = time.monotonic()
                     error = future.exception()
                     if error is not None and self.fatal is None:
                         self.fatal = error
-            free = self.station.parallel_uploads - len(self.in_flight)
-            if free <= 0 or self.stop.is_set():
+            if self.stop.is_set():
                 return
+            stages = [stage for stage, _ in self.in_flight.values()]
+            sending, hashing = stages.count("send"), stages.count("hash")
+            parallel = self.station.parallel_uploads
             due = self.journal.pending(self.clock(), self.station.order, self.station.flagged_first,
-                                       limit=free + len(self.in_flight))
+                                       limit=DISPATCH_WINDOW)
+            waiting_ready = sum(1 for row in due if row.state in ("ready", "uploading") and row.path not in self.in_flight)
             for row in due:
-                if free == 0:
-                    break
                 if row.path in self.in_flight:
                     continue
-                future = pool.submit(self.process, row.path)
+                if row.state in ("ready", "uploading"):
+                    if sending >= parallel:
+                        continue
+                    stage, sending, waiting_ready = "send", sending + 1, waiting_ready - 1
+                elif hashing < HASHING_THREADS and waiting_ready < parallel:
+                    stage, hashing = "hash", hashing + 1
+                else:
+                    continue
+                future = pool.submit(self.process, row.path, stage)
                 future.add_done_callback(lambda _: self.wake.set())
-                self.in_flight[row.path] = future
-                free -= 1
+                self.in_flight[row.path] = (stage, future)
 
     # -- one file ---------------------------------------------------------------------------
 
-    def process(self, path: str) -> None:
-        """Hash (if not yet), send, confirm the receipt; JournalError is fatal, the rest is
-        recorded on the file."""
+    def process(self, path: str, stage: str) -> None:
+        """One stage of a file's work: "hash" it, or "send" it and confirm the receipt.
+        JournalError is fatal; anything else is recorded on the file."""
         row = self.journal.get(path)
         full = str(self.watch / path)
         expected = FileState(row.size, row.mtime_ns)
         try:
-            if row.state in ("pending", "hashing"):
-                row = self._hash(row, full, expected)
-                if row is None:
-                    return
-            self._send(row, full, expected)
+            if stage == "hash":
+                self._hash(row, full, expected)
+            else:
+                self._send(row, full, expected)
         except FileGone as problem:
             self._fail(row, problem.text(self.language))
             self._terminate(path)
@@ -233,15 +253,13 @@ class Agent:
         finally:
             self.progress.finish(path)
 
-    def _hash(self, row: FileRow, full: str, expected: FileState) -> FileRow | None:
+    def _hash(self, row: FileRow, full: str, expected: FileState) -> None:
         self.journal.start_hashing(row.path)
         check_unchanged(full, expected)
         self.progress.start(row.path, row.size, t("station.bar.hash", self.language))
         sha256 = sha256_of(full, expected, lambda n: self.progress.advance(row.path, n))
-        if not self.journal.set_hashed(row.path, sha256, expected.size, expected.mtime_ns):
-            return None
-        log.info("%s: SHA-256 %s", row.path, sha256)
-        return self.journal.get(row.path)
+        if self.journal.set_hashed(row.path, sha256, expected.size, expected.mtime_ns):
+            log.info("%s: SHA-256 %s", row.path, sha256)
 
     def _send(self, row: FileRow, full: str, expected: FileState) -> None:
         self.progress.start(row.path, row.size, t("station.bar.send", self.language), row.offset)
@@ -250,7 +268,8 @@ class Agent:
                         chunk_bytes=self.chunk_bytes, throttle=self.throttle,
                         on_url=lambda url: self.journal.start_upload(row.path, url),
                         on_offset=lambda offset: self._advance(row.path, offset),
-                        timeout=self.station.request_timeout_seconds, stop=self.stop)
+                        timeout=self.station.request_timeout_seconds, checksum=self.station.request_checksum,
+                        stop=self.stop)
         receipt = upload.run(row.upload_url)
         if receipt.sha256 != row.sha256:
             self._fail(self.journal.get(row.path), t("station.reason.receipt_mismatch", self.language,
@@ -264,7 +283,12 @@ class Agent:
             self._delete(row.path, full, expected)
 
     def _advance(self, path: str, offset: int) -> None:
-        self.journal.advance(path, offset)
+        """The journal's offset is for `station status`; a restart resumes at the server's offset,
+        so it is written at most once a second per file (each write is a synced commit)."""
+        now = time.monotonic()
+        if now - self._journaled.get(path, 0.0) >= JOURNAL_OFFSET_EVERY:
+            self.journal.advance(path, offset)
+            self._journaled[path] = now
         self.progress.set(path, offset)
 
     def _delete(self, path: str, full: str, expected: FileState) -> None:

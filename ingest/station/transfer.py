@@ -1,5 +1,5 @@
 """Hashing a recording once and sending it with tus (tuspy), chunk by chunk, each chunk with
-its own SHA-256 checksum, resuming at the server's offset.
+its own checksum (station.request_checksum), resuming at the server's offset.
 
 Before every chunk the file is looked at again: a file that is gone or shorter than when it was
 hashed cannot be sent whole (`FileGone`); one that changed otherwise must be hashed again
@@ -25,12 +25,14 @@ from tusclient.exceptions import TusCommunicationError, TusUploadFailed
 from tusclient.request import TusRequest
 from tusclient.uploader import Uploader
 
+from ingest.checksums import CHECKSUM_ALGORITHMS
 from ingest.station.server_api import RETRYABLE_STATUSES, Receipt, Refused, Unavailable, receipt_from_headers
 
 log = logging.getLogger("fullrecord.station")
 
 HASH_BLOCK = 4 << 20
 CHECKSUM_MISMATCH = 460
+OFFSET_MISMATCH = 409
 CHECKSUM_RESENDS = 3
 """A chunk whose checksum the server rejected is re-read and re-sent this many times at once."""
 
@@ -89,11 +91,13 @@ def check_unchanged(path: str, expected: FileState) -> None:
 def sha256_of(path: str, expected: FileState, progress: Callable[[int], None] = lambda n: None) -> str:
     """The file's SHA-256, if it stayed as `expected` while being read."""
     digest = hashlib.sha256()
+    buffer = bytearray(HASH_BLOCK)
+    view = memoryview(buffer)
     try:
         with open(path, "rb", buffering=0) as handle:
-            while block := handle.read(HASH_BLOCK):
-                digest.update(block)
-                progress(len(block))
+            while count := handle.readinto(buffer):
+                digest.update(view[:count])
+                progress(count)
     except FileNotFoundError:
         raise FileGone("deleted") from None
     check_unchanged(path, expected)
@@ -142,13 +146,12 @@ class TimedRequest(TusRequest):
 
 
 class ChecksummedUploader(Uploader):
-    """tuspy's uploader with SHA-256 (the server's strongest) as each request's checksum, and
+    """tuspy's uploader with the configured checksum on each request (tuspy's own is SHA-1), and
     every request (create, HEAD, PATCH) with a time limit on one kept-alive connection."""
 
-    CHECKSUM_ALGORITHM_PAIR = ("sha256", hashlib.sha256)
-
-    def __init__(self, *args, session: requests.Session, timeout: float, **kwargs):
+    def __init__(self, *args, session: requests.Session, timeout: float, checksum: str = "crc32c", **kwargs):
         self.session, self.timeout = session, timeout
+        self.CHECKSUM_ALGORITHM_PAIR = (checksum, CHECKSUM_ALGORITHMS[checksum])
         super().__init__(*args, **kwargs)
 
     def get_offset(self):
@@ -210,6 +213,7 @@ class Upload:
     on_url: Callable[[str], None]
     on_offset: Callable[[int], None]
     timeout: float = 60
+    checksum: str = "crc32c"
     stop: threading.Event | None = None
 
     def __post_init__(self):
@@ -218,7 +222,7 @@ class Upload:
     def _uploader(self, handle, url: str | None) -> ChecksummedUploader:
         return ChecksummedUploader(file_stream=handle, url=url, client=self.client, chunk_size=self.chunk_bytes,
                                    metadata=self.metadata, upload_checksum=True, session=self.session,
-                                   timeout=self.timeout)
+                                   timeout=self.timeout, checksum=self.checksum)
 
     def _open_upload(self, handle, url: str | None) -> ChecksummedUploader:
         """Resume at the server's offset, or create a new upload (a vanished one too)."""
@@ -261,21 +265,34 @@ class Upload:
                 try:
                     uploader.upload_chunk()
                 except TusCommunicationError as error:
-                    if error.status_code == CHECKSUM_MISMATCH:
-                        if self._whole_file_rejected(uploader.url):
-                            raise WholeFileRejected("whole_file") from None
-                        resends += 1
-                        if resends > CHECKSUM_RESENDS:
+                    if error.status_code not in (CHECKSUM_MISMATCH, OFFSET_MISMATCH):
+                        raise _tus_failure(error, "send") from None
+                    if error.status_code == CHECKSUM_MISMATCH and self._whole_file_rejected(uploader.url):
+                        raise WholeFileRejected("whole_file") from None
+                    resends += 1
+                    if resends > CHECKSUM_RESENDS:
+                        if error.status_code == CHECKSUM_MISMATCH:
                             raise ChecksumRejected("checksum", offset=uploader.offset, times=resends) from None
+                        raise _tus_failure(error, "send") from None
+                    if error.status_code == CHECKSUM_MISMATCH:
                         log.warning("%s: the server rejected the checksum of the chunk at offset %d; "
                                     "re-reading and re-sending it", self.path, uploader.offset)
-                        uploader.offset = uploader.get_offset()
-                        continue
-                    raise _tus_failure(error, "send") from None
+                    else:  # someone else sent bytes of this upload: go on from where the server is
+                        log.warning("%s: the server is not at offset %d; going on from its offset",
+                                    self.path, uploader.offset)
+                    self._resync(uploader)
+                    continue
                 resends = 0
                 self.on_offset(uploader.offset)
                 receipt = receipt_from_headers(uploader.request.response_headers)
             return receipt or self._receipt(uploader.url)
+
+    @staticmethod
+    def _resync(uploader: ChecksummedUploader) -> None:
+        try:
+            uploader.offset = uploader.get_offset()
+        except TusCommunicationError as error:
+            raise _tus_failure(error, "resume") from None
 
     def _whole_file_rejected(self, url: str) -> bool:
         try:
