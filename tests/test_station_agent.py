@@ -111,4 +111,5 @@ def test_flagged_recordings_go_first_then_the_newest(world):
     world.run_agent()
     received = [world.clips(sha256(data))[0]["received_at"] for data in (flagged, newest, oldest)]
     assert received == sorted(received)
-    assert world.clips(sha256(flagged))[0]["filename"].endswith("_IMP.MP4")
+    [first] = world.clips(sha256(flagged))
+    assert first["filename"].endswith("_IMP.MP4") and first["officer_id"] == "8001"  # the tag keeps the name readable

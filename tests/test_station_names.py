@@ -15,6 +15,8 @@ def test_default_pattern_reads_every_field():
     assert (name.serial, name.officer, name.seq, name.kind) == ("DSJ-A1", "012345", 42, "video")
     assert name.recorded_at == datetime(2024, 3, 5, 14, 30, 7, tzinfo=ZONE)
     assert name.matched_pattern == DEFAULT_PATTERN.regex
+    tagged = recognise("DSJ-A1/DSJ-A1_012345_20240305143007_0043_IMP.MP4", DEFAULT, ZONE)
+    assert (tagged.officer, tagged.seq, tagged.recorded_at) == ("012345", 43, datetime(2024, 3, 5, 14, 30, 7, tzinfo=ZONE))
 
 
 def test_kinds_by_extension_any_case():

@@ -13,10 +13,11 @@ from pathlib import PurePath
 
 GROUPS = frozenset({"serial", "officer", "time", "seq"})
 
-# DEVICE_OFFICER_YYYYMMDDhhmmss_NNNN.EXT; recorders name their photos and audio alike, so any
-# extension matches and the kind comes from the extension.
+# DEVICE_OFFICER_YYYYMMDDhhmmss_NNNN[_TAG].EXT; recorders name their photos and audio alike, so
+# any extension matches and the kind comes from the extension. A recorder marks an important
+# recording with a tag such as _IMP (see station.flagged_regex).
 DEFAULT_REGEX = (r"(?P<serial>[A-Za-z0-9-]+)_(?P<officer>[A-Za-z0-9-]+)_(?P<time>\d{14})"
-                 r"_(?P<seq>\d{1,8})\.[A-Za-z0-9]{1,5}")
+                 r"_(?P<seq>\d{1,8})(?:_[A-Za-z]{1,12})?\.[A-Za-z0-9]{1,5}")
 DEFAULT_TIME_FORMAT = "%Y%m%d%H%M%S"
 
 KINDS = {
