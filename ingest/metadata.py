@@ -7,7 +7,6 @@ made harmless: no path separators in file names, no control characters anywhere.
 from __future__ import annotations
 
 import base64
-import binascii
 import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -42,7 +41,7 @@ def parse_header(header: str | None) -> dict[str, str]:
         try:
             raw = base64.b64decode(parts[1], validate=True) if len(parts) == 2 else b""
             value = raw.decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError):  # binascii.Error, and non-ASCII text where base64 belongs
             raise MetadataError(f"Upload-Metadata value of {key!r} is not base64-encoded UTF-8") from None
         if len(value) > MAX_VALUE_LENGTH:
             raise MetadataError(f"Upload-Metadata value of {key!r} is longer than {MAX_VALUE_LENGTH} characters")

@@ -459,10 +459,15 @@ def _set_dotted(tree: dict, dotted: str, value: str) -> None:
     node[leaf] = value
 
 
+def _printable(key: str) -> str:
+    """A key as it can be read on one line (a key may hold a line break or a control character)."""
+    return key if key.isprintable() else repr(key)
+
+
 def _format_errors(source: str, error: ValidationError) -> str:
     lines = []
     for item in error.errors():
-        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        key = ".".join(_printable(str(part)) for part in item["loc"]) or "(top level)"
         value = item.get("input")
         if item["type"] == "missing":
             lines.append(f"{source}: {key} is missing ({item['msg']})")

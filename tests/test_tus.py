@@ -177,6 +177,16 @@ def test_chunk_checksum_mismatch_keeps_the_offset(live, station):
     assert options.headers["Tus-Checksum-Algorithm"] == "sha1,sha256,crc32c"
 
 
+def test_non_ascii_where_base64_belongs_is_a_400_not_a_500(live, station, rt):
+    """Found by hypothesis (tests/test_parsers_fuzz.py): a header byte above 0x7F in a metadata
+    value made base64 raise an error nobody caught."""
+    answer = requests.post(f"{live}/api/v1/uploads", headers={
+        **TUS, **auth(station), "Upload-Length": "10", "Upload-Metadata": "filename \x80abc"})
+    assert answer.status_code == 400 and "base64" in answer.json()["message"]
+    with rt.session() as session:
+        assert session.scalars(select(Upload)).all() == []
+
+
 def test_protocol_errors(live, station, rt, client):
     data = os.urandom(2048)
     url = create(live, station, data).headers["Location"]
