@@ -147,8 +147,8 @@ class CorruptingProxy:
                                 data = data[:index] + bytes([data[index] ^ 0xFF]) + data[index + 1:]
                                 self.corrupted += 1
                 sink.sendall(data)
-        except OSError:
-            pass
+        except OSError:  # either side closed the connection: this pump's work is over
+            return
         finally:
             for end in (source, sink):
                 try:

@@ -334,8 +334,9 @@ class Agent:
         if url:
             try:
                 self.api.terminate(url)
-            except ServerError:
-                pass  # unfinished uploads expire at the server anyway
+            except ServerError as exc:  # the partial upload stays until it expires at the server
+                log.warning("%s: its unfinished upload was not removed at the server: %s", path,
+                            exc.text(self.language))
 
     # -- clocks and status ------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ the server's message as the reason).
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from urllib.parse import urljoin
 
@@ -46,25 +47,27 @@ class Receipt:
     size: int
 
 
-def server_message(response: requests.Response) -> str:
+def _message_of(body: bytes, fallback: str) -> str:
     """The server's own message (its JSON `message`), else the start of the body."""
     try:
-        body = response.json()
-        message = body.get("message") if isinstance(body, dict) else None
-        if isinstance(message, dict):
-            message = "; ".join(f"{key}: {value}" for key, value in message.items())
-        if message:
-            return f"HTTP {response.status_code}: {message}"
-    except ValueError:
-        pass
-    return f"HTTP {response.status_code}: {response.text[:200].strip() or response.reason}"
+        parsed = json.loads(body)
+    except ValueError:  # not JSON (a proxy's error page): its text is the message
+        parsed = None
+    message = parsed.get("message") if isinstance(parsed, dict) else None
+    if isinstance(message, dict):
+        message = "; ".join(f"{key}: {value}" for key, value in message.items())
+    return str(message) if message else (body[:200].decode("utf-8", "replace").strip() or fallback)
+
+
+def error_for(step: str, status: int, body: bytes, fallback: str = "") -> ServerError:
+    """Unavailable (try later) or Refused (the file's reason) for an HTTP error answer."""
+    kind = Unavailable if status >= 500 or status in RETRYABLE_STATUSES else Refused
+    return kind(step, f"HTTP {status}: {_message_of(body, fallback)}", status)
 
 
 def raise_for(response: requests.Response, step: str) -> None:
-    if response.status_code < 400:
-        return
-    error = Unavailable if response.status_code >= 500 or response.status_code in RETRYABLE_STATUSES else Refused
-    raise error(step, server_message(response), response.status_code)
+    if response.status_code >= 400:
+        raise error_for(step, response.status_code, response.content, response.reason or "")
 
 
 def unreachable(step: str, exc: Exception) -> Unavailable:

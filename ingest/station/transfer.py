@@ -10,7 +10,6 @@ gives a receipt.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import threading
@@ -26,7 +25,7 @@ from tusclient.request import TusRequest
 from tusclient.uploader import Uploader
 
 from ingest.checksums import CHECKSUM_ALGORITHMS
-from ingest.station.server_api import RETRYABLE_STATUSES, Receipt, Refused, Unavailable, receipt_from_headers
+from ingest.station.server_api import Receipt, Refused, Unavailable, error_for, receipt_from_headers
 
 log = logging.getLogger("fullrecord.station")
 
@@ -185,18 +184,10 @@ class ChecksummedUploader(Uploader):
 
 
 def _tus_failure(error: TusCommunicationError, step: str) -> Exception:
-    status = error.status_code
-    if status is None:
+    if error.status_code is None:
         return Unavailable(step, str(error)[:200])
     body = error.response_content or b""
-    try:
-        detail = json.loads(body).get("message") or ""
-    except (ValueError, AttributeError):
-        detail = body[:200].decode("utf-8", "replace") if isinstance(body, bytes) else str(body)[:200]
-    message = f"HTTP {status}" + (f": {detail}" if detail else "")
-    if status >= 500 or status in RETRYABLE_STATUSES:
-        return Unavailable(step, message, status)
-    return Refused(step, message, status)
+    return error_for(step, error.status_code, body if isinstance(body, bytes) else str(body).encode())
 
 
 @dataclass
