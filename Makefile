@@ -3,7 +3,7 @@ PYTHON ?= python3
 PORT ?= 8080
 DATA ?= ./data
 
-.PHONY: deps up test bench clean
+.PHONY: deps up test bench faults load clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -16,6 +16,15 @@ test: deps
 
 bench: deps
 	$(PYTHON) -m pytest tests/perf -o python_files='bench_*.py' -s -p no:cacheprovider
+
+# Issue 10's proofs: kill -9 every part while recordings flow (docs/reliability.md), and
+# 50 simulated stations for LOAD_SECONDS against `fullrecord serve` with 2 workers.
+faults: deps
+	$(PYTHON) -m pytest tests/faults -o python_files='campaign_*.py' -s -p no:cacheprovider
+
+LOAD_SECONDS ?= 600
+load: deps
+	LOAD_SECONDS=$(LOAD_SECONDS) $(PYTHON) -m pytest tests/load -o python_files='load_*.py' -s -p no:cacheprovider
 
 clean:
 	rm -rf .make test-artifacts .pytest_cache

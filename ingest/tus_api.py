@@ -11,13 +11,13 @@ from email.utils import format_datetime
 import marshmallow as ma
 from flask import current_app, jsonify, make_response, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from ingest import locks, uploads
 from ingest.hash_cache import HashCache
 from ingest.metadata import MetadataError, clip_metadata
 from server.auth import current_principal, public, roles
 from server.i18n import t
+from server.resources.responses import CHECKSUM_MISMATCH, Blueprint
 from server.runtime import runtime
 
 TUS_VERSION = "1.0.0"
@@ -26,6 +26,53 @@ OFFSET_STREAM = "application/offset+octet-stream"
 
 blp = Blueprint("uploads", __name__, url_prefix="/uploads",
                 description="Resumable uploads (tus 1.0) from collection stations and mobile clients")
+
+
+def _header(name: str, description: str, schema: dict | None = None, required: bool = False) -> dict:
+    return {"in": "header", "name": name, "required": required, "description": description,
+            "schema": schema or {"type": "string"}}
+
+
+def _answer(description: str) -> dict:
+    return {"description": description, "schema": {"type": "string"}}
+
+
+TUS_RESUMABLE = _header("Tus-Resumable", "The tus version the client speaks", {"type": "string", "enum": [TUS_VERSION]},
+                        required=True)
+CREATE_PARAMETERS = [
+    TUS_RESUMABLE,
+    _header("Upload-Length", "Size of the whole file in bytes", {"type": "integer", "minimum": 0}, required=True),
+    _header("Upload-Metadata", "Comma-separated `key base64(value)`: filename, device_id, recorded_at (ISO 8601), "
+                               "sha256 (hex, whole file), officer_id (optional)"),
+    _header("Upload-Checksum", "`algorithm base64(digest)` of this request's body (sha1, sha256, crc32c)"),
+]
+PATCH_PARAMETERS = [
+    TUS_RESUMABLE,
+    _header("Upload-Offset", "Where this body starts: the offset the server last acknowledged",
+            {"type": "integer", "minimum": 0}, required=True),
+    _header("Upload-Checksum", "`algorithm base64(digest)` of this request's body (sha1, sha256, crc32c)"),
+]
+BYTES_BODY = {"content": {OFFSET_STREAM: {"schema": {"type": "string", "format": "binary"}}}}
+PROGRESS_HEADERS = {"Upload-Offset": _answer("Bytes stored durably so far"),
+                    "Upload-Length": _answer("Size of the whole file"),
+                    "Upload-Expires": _answer("When an unfinished upload is removed (RFC 7231 date)")}
+RECEIPT_HEADERS = {"X-Clip-Id": _answer("Receipt, once the file is whole and its SHA-256 verified: the clip"),
+                   "X-Clip-Sha256": _answer("Receipt: SHA-256 computed by the server"),
+                   "X-Clip-Sm3": _answer("Receipt: SM3 computed by the server"),
+                   "X-Clip-Size": _answer("Receipt: bytes stored"),
+                   "X-Clip-Stored-At": _answer("Receipt: when the original was stored")}
+
+
+class UploadStatusSchema(ma.Schema):
+    id = ma.fields.String()
+    status = ma.fields.String(metadata={"description": "receiving, completed, rejected, expired or terminated"})
+    offset = ma.fields.Integer()
+    length = ma.fields.Integer()
+    progress = ma.fields.Float(metadata={"description": "0..1"})
+    filename = ma.fields.String()
+    expires_at = ma.fields.String(metadata={"description": "ISO 8601"})
+    clip_id = ma.fields.String(allow_none=True, metadata={"description": "Once complete"})
+    error = ma.fields.String(allow_none=True)
 
 
 class CreateHeaders(ma.Schema):
@@ -58,6 +105,7 @@ def _cache() -> HashCache:
 
 def _tus_response(status: int, **headers):
     response = make_response("", status)
+    del response.headers["Content-Type"]  # no body, so no type
     response.headers.update({k.replace("_", "-"): str(v) for k, v in headers.items()})
     return response
 
@@ -108,6 +156,10 @@ def _write(upload, offset: int, checksum):
 @blp.route("")
 class Uploads(MethodView):
     @public
+    @blp.response(204, description="What this server supports", headers={
+        "Tus-Version": _answer(TUS_VERSION), "Tus-Extension": _answer(EXTENSIONS),
+        "Tus-Max-Size": _answer("Largest file accepted, in bytes"),
+        "Tus-Checksum-Algorithm": _answer("Algorithms of Upload-Checksum")})
     def options(self):
         """tus discovery: version, extensions, limits."""
         return _tus_response(204, Tus_Version=TUS_VERSION, Tus_Extension=EXTENSIONS,
@@ -115,6 +167,10 @@ class Uploads(MethodView):
                              Tus_Checksum_Algorithm=",".join(uploads.CHECKSUM_ALGORITHMS))
 
     @roles("station")
+    @blp.doc(parameters=CREATE_PARAMETERS, requestBody={"required": False, **BYTES_BODY})
+    @blp.response(201, description="Created; with a body that completed the file, the receipt too",
+                  headers={"Location": _answer("The upload's URL"), **PROGRESS_HEADERS, **RECEIPT_HEADERS})
+    @blp.errors(400, 412, 413, CHECKSUM_MISMATCH, 503, 507)
     def post(self):
         """Create an upload (Upload-Length, Upload-Metadata); a body is its first bytes."""
         rt = runtime()
@@ -137,6 +193,10 @@ class Uploads(MethodView):
 @blp.route("/<uuid:upload_id>")
 class UploadResource(MethodView):
     @roles("station")
+    @blp.doc(parameters=[TUS_RESUMABLE])
+    @blp.response(200, description="Where it stands; the receipt once complete",
+                  headers={**PROGRESS_HEADERS, **RECEIPT_HEADERS})
+    @blp.errors(410, 412, CHECKSUM_MISMATCH, 503)
     def head(self, upload_id):
         """Where the upload stands; completes it first if every byte is already here."""
         rt = runtime()
@@ -152,17 +212,24 @@ class UploadResource(MethodView):
                              **_receipt_headers(receipt))
 
     @roles("station")
+    @blp.doc(parameters=[TUS_RESUMABLE])
+    @blp.response(200, UploadStatusSchema)
+    @blp.errors(410, 412)
     def get(self, upload_id):
         """The upload as JSON: progress, status and, once complete, the clip."""
         rt = runtime()
         upload = uploads.find(rt, str(upload_id), current_principal().id)
         receipt = uploads.receipt_for(rt, upload)
-        return jsonify(id=upload.id, status=upload.status, offset=upload.upload_offset, length=upload.length,
-                       progress=round(upload.upload_offset / upload.length, 4) if upload.length else 1.0,
-                       filename=upload.filename, expires_at=upload.expires_at.isoformat(),
-                       clip_id=receipt.clip_id if receipt else None, error=upload.error)
+        return {"id": upload.id, "status": upload.status, "offset": upload.upload_offset, "length": upload.length,
+                "progress": round(upload.upload_offset / upload.length, 4) if upload.length else 1.0,
+                "filename": upload.filename, "expires_at": upload.expires_at.isoformat(),
+                "clip_id": receipt.clip_id if receipt else None, "error": upload.error}
 
     @roles("station")
+    @blp.doc(parameters=PATCH_PARAMETERS, requestBody={"required": True, **BYTES_BODY})
+    @blp.response(204, description="Stored durably; when the file is whole, the receipt",
+                  headers={**PROGRESS_HEADERS, **RECEIPT_HEADERS})
+    @blp.errors(400, 409, 410, 412, 413, 415, 423, CHECKSUM_MISMATCH, 503, 507)
     def patch(self, upload_id):
         """Append bytes at Upload-Offset (Content-Type application/offset+octet-stream)."""
         if request.content_type != OFFSET_STREAM:
@@ -174,6 +241,9 @@ class UploadResource(MethodView):
         return _tus_response(204, **_progress_headers(upload), **_receipt_headers(receipt))
 
     @roles("station")
+    @blp.doc(parameters=[TUS_RESUMABLE])
+    @blp.response(204, description="Terminated; its partial data is gone")
+    @blp.errors(409, 410, 412, 423)
     def delete(self, upload_id):
         """Terminate an unfinished upload and remove its partial data."""
         rt = runtime()

@@ -36,7 +36,7 @@ def secret_key(settings: Settings) -> str:
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    from server import api, auth, errors, health, web
+    from server import api, auth, errors, health, limits, web
     from server.runtime import Runtime
 
     settings = settings or load_settings()
@@ -48,6 +48,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     app.json.ensure_ascii = False  # Chinese text stays readable in JSON answers
     Runtime(settings).init_app(app)
+    limits.init_app(app)  # before auth: refused requests count too
     auth.init_app(app)
     health.init_app(app)
     api.init_app(app)

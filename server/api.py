@@ -9,6 +9,8 @@ from server.resources import (alerts, cases, clips, devices, links, media, queue
 from server.resources import retention as retention_resource
 from server.resources import exports as exports_resource
 from server.resources import audits as audits_resource
+from server.resources.fields import text_pattern
+from server.resources.responses import CommonResponses, ErrorSchema, register_components
 
 API_PREFIX = "/api/v1"
 BLUEPRINTS = (tokens.blp, stations.blp, users.blp, tus_api.blp, clips.blp, media.blp, alerts.blp, units.blp, cases.blp,
@@ -16,6 +18,14 @@ BLUEPRINTS = (tokens.blp, stations.blp, users.blp, tus_api.blp, clips.blp, media
 BLUEPRINTS += (retention_resource.blp,)
 BLUEPRINTS += (exports_resource.blp,)
 BLUEPRINTS += (audits_resource.blp,)
+
+
+class FullrecordApi(Api):
+    """Every error is documented as the statuses an operation really gives, in one shape;
+    no catch-all "default" answer that would hide an undocumented status."""
+
+    ERROR_SCHEMA = ErrorSchema
+    DEFAULT_ERROR_RESPONSE_NAME = None
 
 
 def init_app(app) -> None:
@@ -32,7 +42,9 @@ def init_app(app) -> None:
         },
     )
     tus_api.init_app(app)
-    api = Api(app)
+    api = FullrecordApi(app, spec_kwargs={"extra_plugins": [CommonResponses(app)]})
+    register_components(api.spec)
+    api.ma_plugin.converter.add_attribute_function(text_pattern)
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint, url_prefix=f"{API_PREFIX}{blueprint.url_prefix or ''}")
     app.extensions["fullrecord_api"] = api

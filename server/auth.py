@@ -46,6 +46,23 @@ def current_principal() -> Principal | None:
     return g.get("principal")
 
 
+def identify() -> Principal | None:
+    """Who makes this request: the station or user of a valid bearer token, else (the pages) the
+    user signed in with the session cookie, else None. Worked out once per request: the rate
+    limits (server/limits.py) ask first, before access is checked."""
+    if "principal" not in g:
+        token = bearer_token()
+        if token:
+            with runtime().session() as session, session.begin():
+                g.principal = authenticate(session, token)
+        elif request.blueprint == WEB:
+            with runtime().session() as session:
+                g.principal = session_principal(session)
+        else:
+            g.principal = None
+    return g.principal
+
+
 def _declared_access(endpoint: str):
     if endpoint in BUILTIN_PUBLIC_ENDPOINTS:
         return PUBLIC
@@ -72,18 +89,11 @@ def _check_access():
     if access is None:
         log.error("endpoint %s %s declares no access roles: denied", request.method, request.endpoint)
         abort(403, message=t("auth.undeclared"))
-    token = bearer_token()
-    if token:
-        with runtime().session() as session, session.begin():
-            g.principal = authenticate(session, token)
-        if g.principal is None and access is not PUBLIC:
-            abort(401, message=t("auth.invalid"), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
-    elif request.blueprint == WEB:  # the pages: the user signed in with the session cookie
-        with runtime().session() as session:
-            g.principal = session_principal(session)
+    principal = identify()
+    if principal is None and bearer_token() and access is not PUBLIC:
+        abort(401, message=t("auth.invalid"), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
     if access is PUBLIC:
         return None
-    principal = current_principal()
     if principal is None:
         abort(401, message=t("auth.missing"), headers={"WWW-Authenticate": "Bearer"})
     if principal.role not in access:

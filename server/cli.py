@@ -255,7 +255,35 @@ def link_rebuild(obj: CliContext):
 
 @main.group()
 def admin():
-    """Stations, users and tokens."""
+    """Stations, users and tokens. Every change is recorded in the custody log as done by the
+    operator (os-user@host)."""
+
+
+def _operator():
+    """The person at this terminal, as the actor of an administrative change."""
+    import getpass
+
+    from storage.custody_admin import AdminActor
+    from storage.owners import host_name
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry and no LOGNAME/USER (a bare container)
+        user = f"uid{os.getuid()}"
+    name = f"{user}@{host_name()}"
+    return AdminActor("cli", name, name, "cli")
+
+
+def _in_transaction(obj: CliContext, work):
+    """Run work(session) after checking the schema, in a transaction that may append custody
+    events; an account error ends the command with its message."""
+    from server.accounts import AccountError
+    from storage.custody import in_custody_transaction
+    rt = obj.runtime()
+    _require_schema(rt)
+    try:
+        return in_custody_transaction(rt.session, work)
+    except (AccountError, ValueError) as exc:
+        fail(_account_message(obj, exc))
 
 
 @admin.command("add-station")
@@ -264,14 +292,9 @@ def admin():
 @pass_ctx
 def add_station(obj: CliContext, name, location):
     """Register a collection station; its token is printed as the last line, once."""
-    from server.accounts import AccountError, create_station
-    rt = obj.runtime()
-    _require_schema(rt)
-    try:
-        with rt.session() as session, session.begin():
-            station, row, token = create_station(session, name, location)
-    except (AccountError, ValueError) as exc:
-        fail(_account_message(obj, exc))
+    from server.accounts import create_station
+    station, row, token = _in_transaction(obj, lambda session: create_station(session, name, location,
+                                                                              actor=_operator()))
     click.echo(obj.msg("cli.station_added", name=station.name, id=station.id, token_id=row.id))
     click.echo(token)
 
@@ -284,18 +307,14 @@ def add_station(obj: CliContext, name, location):
 @pass_ctx
 def add_user(obj: CliContext, name, role, password_stdin, display_name):
     """Create a user account with a role."""
-    from server.accounts import AccountError, create_user
+    from server.accounts import create_user
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    rt = obj.runtime()
-    _require_schema(rt)
-    try:
-        with rt.session() as session, session.begin():
-            user = create_user(session, rt.password_hasher(), name, role, password, display_name)
-    except (AccountError, ValueError) as exc:
-        fail(_account_message(obj, exc))
+    hasher = obj.runtime().password_hasher()
+    user = _in_transaction(obj, lambda session: create_user(session, hasher, name, role, password, display_name,
+                                                            actor=_operator()))
     click.echo(obj.msg("cli.user_added", name=user.username, role=user.role, id=user.id))
 
 
@@ -303,16 +322,113 @@ def add_user(obj: CliContext, name, role, password_stdin, display_name):
 @click.argument("token_id")
 @pass_ctx
 def revoke_token(obj: CliContext, token_id):
-    """Revoke a station's or user's token by its id."""
-    from server.accounts import AccountError, revoke_token as revoke
-    rt = obj.runtime()
-    _require_schema(rt)
-    try:
-        with rt.session() as session, session.begin():
-            revoke(session, token_id)
-    except AccountError as exc:
-        fail(_account_message(obj, exc))
+    """Revoke a station's or user's token by its id (refused at once)."""
+    from server.accounts import revoke_token as revoke
+    _in_transaction(obj, lambda session: revoke(session, token_id, actor=_operator()))
     click.echo(obj.msg("cli.token_revoked", id=token_id))
+
+
+def _station_named(session, name: str):
+    from sqlalchemy import select
+
+    from server.accounts import AccountError
+    from storage.models import Station
+    station = session.scalar(select(Station).where(Station.name == name))
+    if station is None:
+        raise AccountError("accounts.station_not_named", 404, name=name)
+    return station
+
+
+def _user_named(session, name: str):
+    from sqlalchemy import select
+
+    from server.accounts import AccountError
+    from storage.models import User
+    user = session.scalar(select(User).where(User.username == name))
+    if user is None:
+        raise AccountError("accounts.user_not_named", 404, name=name)
+    return user
+
+
+@admin.command("rotate-token")
+@click.argument("token_id", required=False)
+@click.option("--station", "station_name", help="Replace every token of this station instead.")
+@click.option("--grace-minutes", type=click.IntRange(0), help="How long the old token keeps working "
+              "(default: auth.rotation_grace_minutes).")
+@pass_ctx
+def rotate_token(obj: CliContext, token_id, station_name, grace_minutes):
+    """Issue a replacement for a token (or for a station's tokens): the new token is printed as
+    the last line, once; the old one keeps working for the grace period, then expires."""
+    from datetime import timedelta
+
+    from server import accounts
+    if (token_id is None) == (station_name is None):
+        fail("give a TOKEN_ID or --station NAME (one of them)", EXIT_CONFIG)
+    auth = obj.settings.auth
+    grace = timedelta(minutes=auth.rotation_grace_minutes if grace_minutes is None else grace_minutes)
+
+    def rotate(session):
+        if station_name is not None:
+            station = _station_named(session, station_name)
+            row, token, replaced = accounts.rotate_station_tokens(session, station.id, grace=grace,
+                                                                  actor=_operator())
+        else:
+            row, token, old = accounts.rotate_token(session, token_id, grace=grace,
+                                                    user_token_hours=auth.user_token_hours, actor=_operator())
+            replaced = [old]
+        return row, token, accounts.token_owner(row), [(old.id, old.expires_at) for old in replaced]
+    row, token, owner, replaced = _in_transaction(obj, rotate)
+    click.echo(obj.msg("cli.token_rotated", owner=_owner_text(obj, owner), id=row.id,
+                       old=", ".join(old_id for old_id, _ in replaced) or "-",
+                       until=", ".join(_when(obj, until) for _, until in replaced) or "-"))
+    click.echo(token)
+
+
+@admin.command("tokens")
+@click.option("--station", "station_name", help="The tokens of this station.")
+@click.option("--user", "user_name", help="The tokens of this user.")
+@click.option("--json", "as_json", is_flag=True, help="As JSON (ids, owner, state and times; never a token).")
+@pass_ctx
+def list_tokens(obj: CliContext, station_name, user_name, as_json):
+    """A station's or a user's tokens, newest first, with their state (never the tokens)."""
+    import json
+
+    from server import accounts
+    if (station_name is None) == (user_name is None):
+        fail("give --station NAME or --user NAME (one of them)", EXIT_CONFIG)
+
+    def read(session):
+        if station_name is not None:
+            rows = accounts.list_tokens(session, station_id=_station_named(session, station_name).id)
+            owner = {"kind": "station", "name": station_name}
+        else:
+            rows = accounts.list_tokens(session, user_id=_user_named(session, user_name).id)
+            owner = {"kind": "user", "name": user_name}
+        return owner, [{"id": row.id, "state": accounts.token_state(row), "created_at": row.created_at,
+                        "last_used_at": row.last_used_at, "expires_at": row.expires_at,
+                        "revoked_at": row.revoked_at} for row in rows]
+    owner, tokens = _in_transaction(obj, read)
+    if as_json:
+        click.echo(json.dumps([{key: value.isoformat() if hasattr(value, "isoformat") else value
+                                for key, value in token.items()} for token in tokens], ensure_ascii=False))
+        return
+    if not tokens:
+        click.echo(obj.msg("cli.tokens_none", owner=_owner_text(obj, owner)))
+    for token in tokens:
+        click.echo(obj.msg("cli.token_line", id=token["id"], state=obj.msg(f"tokens.state.{token['state']}"),
+                           created=_when(obj, token["created_at"]),
+                           last_used=_when(obj, token["last_used_at"], "cli.never"),
+                           expires=_when(obj, token["expires_at"], "cli.no_expiry")))
+
+
+def _owner_text(obj: CliContext, owner: dict) -> str:
+    return obj.msg(f"cli.owner_{owner['kind']}", name=owner["name"])
+
+
+def _when(obj: CliContext, moment, none_key: str = "cli.never") -> str:
+    if moment is None:
+        return obj.msg(none_key)
+    return moment.astimezone(obj.settings.zone).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 def _account_message(obj: CliContext, exc: Exception) -> str:

@@ -21,7 +21,11 @@ class FullrecordServer(BaseApplication):
         self.cfg.set("timeout", server.request_timeout)
         self.cfg.set("graceful_timeout", 10)
         self.cfg.set("accesslog", "-")
+        # %(U)s is the path without its query string: nothing a client puts there reaches the log.
+        self.cfg.set("access_log_format", '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s"')
         self.cfg.set("proc_name", "fullrecord-api")
+        # gunicorn 27's control socket is one path per host: several API nodes on a host would clash.
+        self.cfg.set("control_socket_disable", True)
 
     def load(self):
         from server import create_app

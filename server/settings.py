@@ -146,6 +146,33 @@ class AuthSettings(_Strict):
     password_memory_cost: int = Field(65536, ge=8192)
     password_parallelism: int = Field(2, ge=1)
     user_token_hours: int = Field(12, ge=1)
+    rotation_grace_minutes: int = Field(60, ge=0)
+    """Minutes a rotated token keeps working beside its replacement."""
+
+
+class LimitSettings(_Strict):
+    """Request rate limits (server/limits.py); each limit is Flask-Limiter's notation, e.g. "10 per minute"."""
+    enabled: bool = True
+    per_token: str = "1200 per minute"
+    per_address: str = "300 per minute"
+    sign_in: str = "10 per minute"
+    trusted_proxies: int = Field(0, ge=0, le=10)
+
+    @field_validator("per_token", "per_address", "sign_in")
+    @classmethod
+    def _limit(cls, value: str) -> str:
+        from limits import parse_many
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError('expected a rate such as "10 per minute" (several separated by ";")') from None
+        return value
+
+
+class SecuritySettings(_Strict):
+    hsts: Literal["auto", "always", "never"] = "auto"
+    """Strict-Transport-Security: auto sends it to requests that came over HTTPS."""
+    hsts_max_age_seconds: int = Field(31536000, ge=0)
 
 
 class WorkerSettings(_Strict):
@@ -194,6 +221,13 @@ QUEUE_KEYS = STEP_NAMES + ("remux",)
 """Queues are chosen per step, and for a review copy made by remuxing (seconds) apart from one
 made by transcoding (minutes)."""
 
+RECORDER_INPUT_FORMATS = ("mov", "mp4", "3gp", "avi", "matroska", "webm", "mpegts", "flv", "image2", "jpeg_pipe",
+                          "png_pipe", "wav", "mp3", "aac", "amr")
+"""ffmpeg demuxers that read what recorders produce: MP4/MOV/3GP, AVI, MKV/WebM, MPEG-TS, FLV, JPEG and
+PNG stills, WAV/MP3/AAC/AMR audio. image2 reads only the file it is given (the workers name it)."""
+INPUT_FORMATS_NEVER_ALLOWED = ("concat", "hls", "dash", "ffmetadata", "image2pipe", "sdp", "rtsp", "rtp", "tee")
+"""Demuxers that open other files or addresses named inside the input: never allowed on evidence."""
+
 
 def _exactly(value: dict, expected: tuple[str, ...]) -> dict:
     missing = [key for key in expected if key not in value]
@@ -222,6 +256,25 @@ class ProcessingSettings(_Strict):
                                                       min_length=1)
     thumbnails: ThumbnailSettings = ThumbnailSettings()
     obstruction: ObstructionSettings = ObstructionSettings()
+    memory_limit_bytes: int | None = Field(2 << 30, ge=64 << 20)
+    """Data-segment limit of every ffmpeg/ffprobe process (RLIMIT_DATA); None: no limit."""
+    max_pixels: int = Field(8192 * 8192, ge=64 * 64)
+    """A picture declaring more pixels than this is not decoded."""
+    max_duration_seconds: float = Field(86400, gt=0)
+    """A file declaring a longer duration is not decoded."""
+    input_formats: list[str] = Field(default_factory=lambda: list(RECORDER_INPUT_FORMATS), min_length=1)
+    """Demuxers ffmpeg/ffprobe may use to open an original."""
+
+    @field_validator("input_formats")
+    @classmethod
+    def _safe_formats(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not re.fullmatch(r"[a-z0-9_]{1,32}", name):
+                raise ValueError(f"demuxer name {name!r}: expected 1-32 of a-z, 0-9, _")
+            if name in INPUT_FORMATS_NEVER_ALLOWED:
+                raise ValueError(f"demuxer {name!r} opens other files or addresses named in the input; "
+                                 f"it cannot be allowed")
+        return value
 
     @field_validator("queues")
     @classmethod
@@ -364,6 +417,8 @@ class Settings(_Strict):
     exports: ExportSettings = ExportSettings()
     uploads: UploadSettings = UploadSettings()
     auth: AuthSettings = AuthSettings()
+    limits: LimitSettings = LimitSettings()
+    security: SecuritySettings = SecuritySettings()
     workers: WorkerSettings = WorkerSettings()
     processing: ProcessingSettings = ProcessingSettings()
     linking: LinkingSettings = LinkingSettings()
@@ -464,11 +519,25 @@ def _printable(key: str) -> str:
     return key if key.isprintable() else repr(key)
 
 
+SECRET_KEY_WORDS = ("password", "secret", "token", "access_key", "signing_key")
+URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
+
+
+def _shown_value(key: str, value):
+    """A rejected value as an error message may show it: secrets hidden, URL passwords masked
+    (these messages end up in service logs)."""
+    if any(word in key.lower() for word in SECRET_KEY_WORDS):
+        return "(hidden)"
+    if isinstance(value, str):
+        return URL_PASSWORD.sub(r"\1***@", value)
+    return value
+
+
 def _format_errors(source: str, error: ValidationError) -> str:
     lines = []
     for item in error.errors():
         key = ".".join(_printable(str(part)) for part in item["loc"]) or "(top level)"
-        value = item.get("input")
+        value = _shown_value(key, item.get("input"))
         if item["type"] == "missing":
             lines.append(f"{source}: {key} is missing ({item['msg']})")
         elif item["type"] == "extra_forbidden":

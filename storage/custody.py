@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from datetime import datetime, timezone
+from typing import Callable, TypeVar
 
 from sqlalchemy import insert, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -22,6 +24,9 @@ RETRYABLE_SQLSTATES = ("40P01", "40001")
 """PostgreSQL: deadlock detected, serialization failure."""
 ACCESS_ACTIONS = ("viewed", "streamed", "downloaded", "bundle_downloaded")
 """Events that record who looked at evidence, as opposed to what happened to it."""
+APPEND_ATTEMPTS = 5
+"""Tries of a transaction that appends events when other writers keep extending the chain first."""
+T = TypeVar("T")
 
 
 def canonical(event: CustodyEvent) -> bytes:
@@ -51,6 +56,20 @@ def lost_append_race(error: DBAPIError) -> bool:
     if isinstance(error, IntegrityError):
         return "custody_events" in str(error.orig)
     return getattr(error.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
+
+
+def in_custody_transaction(session_factory: Callable[[], Session], work: Callable[[Session], T]) -> T:
+    """Run work(session) in a transaction of its own that appends custody events; run it again
+    (in a new transaction) when another writer extended the chain first."""
+    for attempt in range(APPEND_ATTEMPTS):
+        try:
+            with session_factory() as session, session.begin():
+                return work(session)
+        except DBAPIError as error:
+            if not lost_append_race(error) or attempt == APPEND_ATTEMPTS - 1:
+                raise
+            time.sleep(0.02 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def _head(session: Session) -> tuple[int, str]:

@@ -69,11 +69,13 @@ def make_engine(url: str, connect_timeout: float = 5) -> Engine:
         if parsed.database and parsed.database != ":memory:":
             from pathlib import Path
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     connect_args = {"connect_timeout": max(1, int(connect_timeout))} if parsed.get_backend_name() == "postgresql" else {}
-    return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+    # hide_parameters: a failed statement's message (which errors are logged with) must not carry
+    # token hashes, password hashes or other bound values.
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args, hide_parameters=True)
 
 
 def redacted(url: str) -> str:

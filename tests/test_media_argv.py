@@ -3,7 +3,7 @@ import dataclasses
 
 import pytest
 
-from server.settings import ReviewProfile, ThumbnailSettings
+from server.settings import RECORDER_INPUT_FORMATS, ReviewProfile, ThumbnailSettings
 from workers.media.argv import (contact_sheet_argv, poster_argv, review_argv, review_output_suffix,
                                 review_plan)
 from workers.media.probe import MediaInfo
@@ -164,3 +164,39 @@ def test_contact_sheet_spreads_tiles_over_the_duration():
 def test_contact_sheet_needs_a_video_with_a_duration(info):
     with pytest.raises(ValueError):
         contact_sheet_argv("in", "sheet.jpg", info, THUMBS)
+
+
+BUILDERS = {
+    "remux": lambda src, **kw: review_argv(src, "out.mp4", H264_MP4, PROFILE, **kw),
+    "transcode": lambda src, **kw: review_argv(src, "out.mp4", video(video_codec="hevc"), PROFILE, **kw),
+    "audio": lambda src, **kw: review_argv(src, "out.m4a", audio(container="wav", audio_codec="pcm_s16le"),
+                                           PROFILE, **kw),
+    "poster": lambda src, **kw: poster_argv(src, "poster.jpg", H264_MP4, THUMBS, **kw),
+    "poster_decoding": lambda src, **kw: poster_argv(src, "poster.jpg", H264_MP4, THUMBS, decode_to_position=True,
+                                                     **kw),
+    "still": lambda src, **kw: poster_argv(src, "poster.jpg", JPEG, THUMBS, **kw),
+    "contact_sheet": lambda src, **kw: contact_sheet_argv(src, "sheet.jpg", H264_MP4, THUMBS, **kw),
+}
+
+
+@pytest.mark.parametrize("build", BUILDERS.values(), ids=BUILDERS.keys())
+def test_every_input_is_read_from_the_file_only_by_a_recorder_demuxer(build):
+    """No original can make ffmpeg open a URL, or another file through a concat list or a playlist."""
+    argv = build("in.mp4")
+    at = argv.index("-i")
+    assert argv.count("-i") == 1 and argv[at + 1] == "in.mp4"
+    assert value_after(argv, "-protocol_whitelist") == "file"
+    assert value_after(argv, "-format_whitelist") == ",".join(RECORDER_INPUT_FORMATS)
+    assert argv.index("-protocol_whitelist") < at and argv.index("-format_whitelist") < at, "input options"
+    assert "concat" not in value_after(argv, "-format_whitelist").split(",")
+
+
+@pytest.mark.parametrize("build", BUILDERS.values(), ids=BUILDERS.keys())
+def test_the_allowed_demuxers_are_the_configured_ones(build):
+    assert value_after(build("in.mp4", input_formats=["mov", "avi"]), "-format_whitelist") == "mov,avi"
+
+
+@pytest.mark.parametrize("build", BUILDERS.values(), ids=BUILDERS.keys())
+def test_an_input_name_with_a_sequence_pattern_is_refused(build):
+    with pytest.raises(ValueError, match="'%'"):
+        build("frame%03d.jpg")

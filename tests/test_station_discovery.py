@@ -70,3 +70,16 @@ def test_mtime_change_alone_resets_and_zero_means_at_once():
     tracker.update([SeenFile("a", 1, 1)], now=0)
     assert tracker.update([SeenFile("a", 1, 2)], now=5) == []
     assert StabilityTracker(0).update([SeenFile("a", 1, 1)], now=0) == [SeenFile("a", 1, 1)]
+
+
+def test_a_name_that_is_not_utf8_is_reported_and_left_alone(tmp_path):
+    recorder = tmp_path / "DSJ-001"
+    recorder.mkdir()
+    (recorder / "DSJ-001_3201001_20261120100000_0001.MP4").write_bytes(b"v")
+    gbk = os.fsencode(str(recorder)) + b"/" + "执法记录.MP4".encode("gbk")
+    with open(gbk, "wb") as handle:
+        handle.write(b"gbk-named recording")
+    found = scan(tmp_path)
+    assert [item.path for item in found.files] == ["DSJ-001/DSJ-001_3201001_20261120100000_0001.MP4"]
+    assert len(found.errors) == 1 and "not UTF-8" in found.errors[0] and "\\x" in found.errors[0]
+    assert os.path.exists(gbk)

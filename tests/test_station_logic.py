@@ -66,6 +66,15 @@ def test_metadata_of_an_unknown_name_keeps_what_is_known(settings):
     assert values["kind"] == "video" and values["name_pattern"] == "none"
 
 
+def test_metadata_of_a_very_deep_file_still_passes_the_servers_validation(settings):
+    deep = "/".join(["深层目录" + str(i) for i in range(200)]) + "/DSJ-001/DSJ-001_8001_20261120101500_0007.MP4"
+    values = upload_metadata(row(deep), "/dock/" + deep, settings)
+    assert values["station_path"].endswith("/DSJ-001/DSJ-001_8001_20261120101500_0007.MP4")
+    assert values["station_path"].startswith("…") and len(values["station_path"]) == 1024
+    header = ",".join(f"{key} {base64.b64encode(value.encode()).decode()}" for key, value in values.items())
+    assert clip_metadata(header, SHANGHAI)["station_path"] == values["station_path"]
+
+
 def test_a_clock_file_reads_in_the_station_zone_and_names_its_recorder():
     reading = clocks.parse(json.dumps({"device_time": "2026-11-20T10:00:07", "station_time": "2026-11-20T02:00:00Z",
                                        "vendor": "x"}), "DSJ-001/clock.json", 5, SHANGHAI)

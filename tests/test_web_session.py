@@ -60,6 +60,20 @@ def test_a_role_change_counts_at_the_next_request(client, rt):
     assert "inspector" in answer.get_data(as_text=True)
 
 
+def test_a_new_password_ends_the_sessions_signed_in_with_the_old_one(client, rt, app):
+    from server import accounts
+    name = sign_in(client, rt, "legal")
+    other = app.test_client()
+    assert login(other, name).status_code == 303
+    with rt.session() as session, session.begin():
+        user = session.query(User).filter_by(username=name).one()
+        accounts.set_password(session, rt.password_hasher(), user.id, "a brand new password 42")
+    assert client.get("/cases").status_code == 302
+    assert other.get("/cases").status_code == 302
+    assert login(client, name, "a brand new password 42").status_code == 303
+    assert client.get("/cases").status_code == 200
+
+
 def test_forms_need_the_csrf_token(client, rt):
     name = make_user(rt, "legal")
     client.get("/login")

@@ -71,15 +71,30 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
             # RQ quits when Redis goes away in the middle of a job; a worker must outlive that.
             log.error("worker %s stopped unexpectedly (Redis lost?); starting a new one in %g s",
                       worker.name, RESTART_DELAY_SECONDS)
-            try:
-                time.sleep(RESTART_DELAY_SECONDS)
-            except StopRequested:  # RQ's signal handler, still installed, on SIGTERM / Ctrl-C
+            replacement = _replacement(queues, connection, worker)
+            if replacement is None:
                 return worked
-            if _asked_to_stop(worker):
-                return worked
-            worker = Worker(queues, connection=connection, serializer=JSONSerializer)
+            worker = replacement
     finally:
         sweeper.stop()
+
+
+def _replacement(queues: list[Queue], connection: Redis, stopped: Worker) -> Worker | None:
+    """A new RQ worker once Redis answers again (making one talks to Redis at once), every
+    RESTART_DELAY_SECONDS; None when asked to stop meanwhile."""
+    while True:
+        try:
+            time.sleep(RESTART_DELAY_SECONDS)
+        except (StopRequested, RedisError):  # RQ's signal handler, still installed, on SIGTERM / Ctrl-C
+            if _asked_to_stop(stopped):  # (it also tells Redis, which may be away)
+                return None
+            raise
+        if _asked_to_stop(stopped):
+            return None
+        try:
+            return Worker(queues, connection=connection, serializer=JSONSerializer)
+        except RedisError as exc:
+            log.warning("Redis still unreachable (%s); trying again in %g s", exc, RESTART_DELAY_SECONDS)
 
 
 def _preload(settings: Settings) -> None:

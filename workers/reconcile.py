@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import and_, exists, or_, select, update
 
 from storage.db import utcnow
 from storage.models import Clip
@@ -73,10 +73,21 @@ def _requeue(rt, connection, step_ids: list[str], cutoff) -> int:
         for row in session.scalars(select(ProcessingStep).where(ProcessingStep.id.in_(step_ids))):
             still_lost = ((row.status == "running" and (row.heartbeat_at < cutoff or owner_dead_here(row.worker)))
                           or (row.status in ("queued", "retrying") and row.enqueued_at < cutoff))
-            if not still_lost:
+            if not still_lost or not _unchanged(session, row):
                 continue  # it moved on while we looked, or its worker is alive
             log.warning("step %s of clip %s was %s and its job is lost: enqueuing it again",
                         row.step, row.clip_id, row.status)
             pipeline.mark_queued(rt.settings, row, session.get(Clip, row.clip_id).media)
             handed.append((row.id, row.step, row.queue, row.job_id))
     return pipeline.enqueue(rt.settings, connection, handed)
+
+
+def _unchanged(session, row: ProcessingStep) -> bool:
+    """Whether the row is still as it was read, taking its write lock: its worker may have written
+    its outcome (and exited, so that its pid looks dead) since. A conditional UPDATE, because
+    SELECT ... FOR UPDATE is no lock on SQLite."""
+    return session.execute(
+        update(ProcessingStep)
+        .where(ProcessingStep.id == row.id, ProcessingStep.status == row.status,
+               ProcessingStep.generation == row.generation, ProcessingStep.worker == row.worker)
+        .values(status=row.status).execution_options(synchronize_session=False)).rowcount == 1

@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError
 
 from storage.custody import append_event, lost_append_race
 from storage.db import utcnow
+from storage.exceptions import StoreUnavailable
 from storage.models import Clip, Derivative
 from storage.owners import host_name, new_owner
 from storage.processing_models import FINAL_STATUSES, Alert, ObstructedInterval, ProcessingStep
@@ -116,10 +117,11 @@ def execute(step_id: str, connection) -> str:
     except Exception as exc:
         heartbeat.stop()
         context.discard_uploads()
-        final = claimed.attempts >= retries + 1
+        waiting = _store_unavailable(exc)
+        final = claimed.attempts >= retries + 1 and not waiting
         tail = _error_tail(exc)
         if not final:
-            _record_retry(rt, claimed, owner, context, tail, time.monotonic() - started)
+            _record_retry(rt, claimed, owner, context, tail, time.monotonic() - started, refund=waiting)
             context.close()
             raise
         outcome = final_failure(claimed, tail, exc)
@@ -142,11 +144,24 @@ def _error_tail(exc: BaseException) -> str:
     return "\n".join(lines[-ERROR_TAIL_LINES:] + ([detail] if detail else []))
 
 
-def _record_retry(rt, claimed: Claimed, owner: str, context: StepContext, tail: str, seconds: float) -> None:
+def _store_unavailable(exc: BaseException) -> bool:
+    """The object store could not be reached: the file is not at fault, so the attempt is not
+    counted and the step waits (RQ's retries, then the sweeper) for the store to come back."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, StoreUnavailable):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _record_retry(rt, claimed: Claimed, owner: str, context: StepContext, tail: str, seconds: float,
+                  refund: bool = False) -> None:
+    attempts = ProcessingStep.attempts - 1 if refund else ProcessingStep.attempts
     with rt.session() as session, session.begin():
         session.execute(update(ProcessingStep)
                         .where(ProcessingStep.id == claimed.id, ProcessingStep.worker == owner)
-                        .values(status="retrying", error=tail, command=context.commands,
+                        .values(status="retrying", error=tail, command=context.commands, attempts=attempts,
                                 finished_at=utcnow(), seconds=seconds, progress=context.progress_value))
     log.warning("step %s of clip %s failed (attempt %d), RQ will retry: %s",
                 claimed.step, claimed.clip_id, claimed.attempts, tail.splitlines()[-1] if tail else "")

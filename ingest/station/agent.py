@@ -23,7 +23,7 @@ from pathlib import Path
 
 from tusclient.client import TusClient
 
-from ingest.metadata import IDENTIFIER
+from ingest.metadata import IDENTIFIER, MAX_VALUE_LENGTH
 from ingest.station import clocks, discovery, names
 from ingest.station.journal import FileRow, Journal, JournalError
 from ingest.station.progress import NoProgress
@@ -53,6 +53,14 @@ def backoff_delay(attempts: int, schedule: list[float], rnd=random.random) -> fl
     return base * (0.5 + rnd())
 
 
+def _shortened(path: str) -> str:
+    """A station path the server takes (metadata values are at most MAX_VALUE_LENGTH characters):
+    a deeper one keeps its end, where the recorder's folder and the file name are."""
+    if len(path) <= MAX_VALUE_LENGTH:
+        return path
+    return "…" + path[-(MAX_VALUE_LENGTH - 1):]
+
+
 def upload_metadata(row: FileRow, full_path: str, settings) -> dict:
     """What the file's name and folder tell the server; what is unknown stays out, and the
     agent's reading of the name goes along so it can be checked."""
@@ -63,7 +71,7 @@ def upload_metadata(row: FileRow, full_path: str, settings) -> dict:
         recorded_at, source = datetime.fromtimestamp(row.mtime_ns / 1e9, tz=timezone.utc), "mtime"
     serial = name.serial if name.serial and _IDENTIFIER.match(name.serial) else UNKNOWN_SERIAL
     values = {"filename": Path(full_path).name, "device_id": serial, "recorded_at": recorded_at.isoformat(),
-              "sha256": row.sha256, "station_path": row.path, "kind": name.kind,
+              "sha256": row.sha256, "station_path": _shortened(row.path), "kind": name.kind,
               "recorded_at_source": source, "name_pattern": "matched" if name.matched_pattern else "none"}
     if name.officer and _IDENTIFIER.match(name.officer):
         values["officer_id"] = name.officer
@@ -159,7 +167,7 @@ class Agent:
         self._scanned_at = time.monotonic()
         found = discovery.scan(self.watch, self.station.clock_file)
         for error in set(found.errors) - self.scan_errors:
-            log.warning("cannot read a folder of the watch dir: %s", error)
+            log.warning("watch dir: %s", error)
         self.scan_errors = set(found.errors)
         clock_paths = {item.path for item in found.clocks}
         stable = self.tracker.update(found.files + found.clocks, now)

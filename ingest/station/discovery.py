@@ -49,6 +49,12 @@ def scan(watch_dir: str | Path, clock_file: str = "clock.json") -> Scan:
             if is_skipped(entry.name) or entry.is_symlink():
                 continue
             relative = prefix + entry.name
+            if not _utf8(relative):
+                # Not UTF-8 (e.g. GBK from a Windows dock): the journal and the upload metadata cannot
+                # carry it. The file stays where it is, named in the log until someone renames it.
+                shown = os.fsencode(relative).decode("utf-8", "backslashreplace")
+                result.errors.append(f"{shown}: the name is not UTF-8 text; rename it to have it uploaded")
+                continue
             try:
                 if entry.is_dir(follow_symlinks=False):
                     pending.append((Path(entry.path), relative + "/"))
@@ -61,6 +67,14 @@ def scan(watch_dir: str | Path, clock_file: str = "clock.json") -> Scan:
     result.files.sort(key=lambda item: item.path)
     result.clocks.sort(key=lambda item: item.path)
     return result
+
+
+def _utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes in the name, kept by Python as surrogates
+        return False
+    return True
 
 
 class StabilityTracker:

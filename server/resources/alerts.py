@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import marshmallow as ma
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from sqlalchemy import select
 
 from server.auth import current_principal, roles
 from server.i18n import t
+from server.resources.responses import Blueprint
 from server.runtime import runtime
 from storage.db import utcnow
 from storage.processing_models import Alert
@@ -57,6 +58,7 @@ class Alerts(MethodView):
 class Acknowledge(MethodView):
     @roles("admin")
     @blp.response(200, AlertSchema)
+    @blp.errors(409)
     def post(self, alert_id):
         """Mark an alert as seen by this administrator (it stays on record)."""
         with runtime().session() as session, session.begin():

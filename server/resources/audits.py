@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import marshmallow as ma
 from flask import send_file
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from sqlalchemy import select
 
 from server.auth import current_principal, roles
@@ -19,6 +19,7 @@ from server.i18n import request_language, t
 from server.operations.audits import start_run
 from server.resources.fields import Text
 from server.resources.queues import PageQuery, page_of, page_schema
+from server.resources.responses import Blueprint
 from server.runtime import runtime
 from storage.audit_models import CHANGES, RUN_KINDS, RUN_STATUSES, STEP_STATUSES, AuditFinding, AuditRun
 from storage.case_models import Case
@@ -212,9 +213,12 @@ class AuditFindings(MethodView):
 class AuditReport(MethodView):
     @roles(*READERS)
     @blp.arguments(ReportQuery, location="query")
-    @blp.doc(responses={"200": {"description": "The report file"}, "409": {"description": "Not finished"}})
+    @blp.doc(responses={"200": {"description": "The report file", "content": {
+        "application/json": {"schema": {"type": "object"}}, "text/csv": {}, "text/html": {}}}})
+    @blp.errors(409)
     def get(self, query, run_id):
-        """The run as a file: json, csv (UTF-8, opens in Excel) or html (a standalone report with charts)."""
+        """The run as a file: json, csv (UTF-8, opens in Excel) or html (a standalone report with charts);
+        409 while the run is not done."""
         return report_response(run_id, query["format"], _language(query))
 
 

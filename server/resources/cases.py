@@ -7,7 +7,6 @@ from __future__ import annotations
 import marshmallow as ma
 from flask import jsonify, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from server.auth import current_principal, roles
 from server.i18n import t
@@ -18,6 +17,7 @@ from server.operations.cases import (CaseBody, CasePatch, CaseQuery, case_view, 
 from server.operations.steps import case_steps
 from server.operations.versions import Instant, Outcome, Stale, etag, parse_if_match
 from server.resources.fields import Text
+from server.resources.responses import Blueprint
 from server.runtime import runtime
 
 blp = Blueprint("cases", __name__, url_prefix="/cases", description="Cases (案件) and their steps")
@@ -132,6 +132,7 @@ class Cases(MethodView):
     @blp.arguments(CaseBody)
     @blp.response(201, CaseView)
     @blp.alt_response(200, schema=CaseView, description="A replay of this create: nothing new was written")
+    @blp.errors(409)
     def post(self, body):
         """Create a case under the client's id; resending the same body is answered 200 with Idempotent-Replay."""
         return reply(perform(lambda session, ctx: create_case(session, ctx, body)))
@@ -152,6 +153,7 @@ class CaseResource(MethodView):
     @blp.arguments(IfMatch, location="headers")
     @blp.arguments(CasePatch)
     @blp.response(200, CaseView)
+    @blp.errors(409, 428)
     def patch(self, headers, body, case_id):
         """Change a case: If-Match must name its current version (428 without, 409 when stale)."""
         version = parse_if_match(headers.get("if_match"))

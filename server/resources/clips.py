@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from sqlalchemy import select
 
 from server.access import record_access
@@ -11,6 +11,7 @@ from server.auth import roles
 from server.i18n import t
 from server.operations.links import links_of_clip
 from server.resources.links import LinkSchema
+from server.resources.responses import Blueprint
 from server.runtime import runtime
 from storage.models import Clip
 from storage.processing_models import ObstructedInterval, ProcessingStep

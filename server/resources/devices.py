@@ -5,7 +5,6 @@ from __future__ import annotations
 import marshmallow as ma
 from flask import request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from server.auth import current_principal, roles
@@ -14,6 +13,7 @@ from server.operations import devices as ops
 from workers.transaction import run
 from server.operations.versions import Instant
 from server.resources.fields import Text
+from server.resources.responses import Blueprint
 from server.runtime import runtime
 from storage.device_models import ClockReport, DeviceAssignment
 from storage.models import Device
@@ -107,7 +107,7 @@ class DeviceResource(MethodView):
             return ops.device_view(session, ops.device_or_404(session, serial))
 
     @roles("admin")
-    @blp.arguments(ops.DeviceBody)
+    @blp.arguments(ops.DeviceBody, required=False)
     @blp.response(201, DeviceSchema)
     @blp.alt_response(200, schema=DeviceSchema, description="Already registered: updated, or unchanged (replay)")
     def put(self, body, serial):
@@ -121,6 +121,7 @@ class SignOut(MethodView):
     @blp.arguments(ops.SignOutBody)
     @blp.response(201, AssignmentSchema)
     @blp.alt_response(200, schema=AssignmentSchema, description="Replay of the same sign-out")
+    @blp.errors(409)
     def post(self, body, serial):
         """An officer takes the recorder; 409 while someone else has it."""
         return perform(ops.sign_out, serial, body)
@@ -129,8 +130,9 @@ class SignOut(MethodView):
 @blp.route("/<string:serial>/sign-in")
 class SignIn(MethodView):
     @roles(*ASSIGNERS)
-    @blp.arguments(ops.SignInBody)
+    @blp.arguments(ops.SignInBody, required=False)
     @blp.response(200, AssignmentSchema)
+    @blp.errors(409)
     def post(self, body, serial):
         """The recorder comes back; 409 when it is not signed out."""
         return perform(ops.sign_in, serial, body)
@@ -152,6 +154,7 @@ class Assignments(MethodView):
     @blp.arguments(ops.AssignmentBody)
     @blp.response(201, AssignmentSchema)
     @blp.alt_response(200, schema=AssignmentSchema, description="Replay of the same entry")
+    @blp.errors(409)
     def post(self, body, serial):
         """Enter a period after the fact; 409 when it overlaps another period of the recorder."""
         return perform(ops.add_assignment, serial, body)
@@ -162,6 +165,7 @@ class AssignmentResource(MethodView):
     @roles("admin")
     @blp.arguments(ops.AssignmentPatch)
     @blp.response(200, AssignmentSchema)
+    @blp.errors(409)
     def patch(self, body, serial, assignment_id):
         """Correct a period (officer, start or end); the clips it affects are re-linked."""
         return perform(ops.correct_assignment, serial, str(assignment_id), body)
@@ -183,6 +187,7 @@ class ClockReports(MethodView):
     @blp.arguments(ops.ClockReportBody)
     @blp.response(201, ClockReportSchema)
     @blp.alt_response(200, schema=ClockReportSchema, description="Replay of the same report")
+    @blp.errors(409)
     def post(self, body, serial):
         """A station's measurement of the recorder's clock; the clips it corrects are re-timed and re-linked."""
         return perform(ops.add_clock_report, serial, body)

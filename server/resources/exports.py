@@ -10,11 +10,12 @@ from urllib.parse import quote
 import marshmallow as ma
 from flask import Response, request
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from sqlalchemy import select
 
 from server.auth import current_principal, roles
 from server.i18n import t
+from server.resources.responses import Blueprint
 from server.runtime import runtime
 from server.web.blueprint import WEB
 from storage.bundle.excerpt import in_custody_transaction
@@ -68,7 +69,7 @@ def _export(session, export_id) -> Export:
 @blp.route("/cases/<uuid:case_id>/exports")
 class CaseExports(MethodView):
     @roles(*EXPORTERS)
-    @blp.arguments(ExportRequest)
+    @blp.arguments(ExportRequest, required=False)
     @blp.response(202, ExportSchema)
     def post(self, body, case_id):
         """Start an evidence bundle of the case: a worker copies the originals (re-checking their
@@ -100,10 +101,11 @@ class ExportResource(MethodView):
 @blp.route("/exports/<uuid:export_id>/download")
 class ExportDownload(MethodView):
     @roles(*EXPORTERS)
-    @blp.doc(responses={"200": {"description": "The zip"}, "404": {"description": "No such export"},
-                        "409": {"description": "Not finished, failed, or made by the command line"}})
+    @blp.doc(responses={"200": {"description": "The zip", "content": {"application/zip": {}}}})
+    @blp.errors(409)
     def get(self, export_id):
-        """The bundle (application/zip); a `bundle_downloaded` custody event for the case and each clip."""
+        """The bundle (application/zip); a `bundle_downloaded` custody event for the case and each clip.
+        409 while it is not finished, when it failed, or when the command line made it (not stored)."""
         return download_response(runtime(), export_id)
 
 

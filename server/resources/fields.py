@@ -5,7 +5,9 @@ import re
 
 import marshmallow as ma
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+CONTROL_CHARACTERS = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
+"""What a Text refuses, as a regular-expression character range (tab and newlines allowed)."""
+_CONTROL = re.compile(f"[{CONTROL_CHARACTERS}]")
 
 
 class Text(ma.fields.String):
@@ -19,3 +21,11 @@ class Text(ma.fields.String):
         if _CONTROL.search(text):
             raise self.make_error("control")
         return text
+
+
+def text_pattern(converter, field, ret=None, **kwargs) -> dict:
+    """OpenAPI attribute function (apispec): a Text field's pattern says that it refuses control
+    characters, unless a validator already gives a stricter pattern."""
+    if isinstance(field, Text) and "pattern" not in (ret or {}):
+        return {"pattern": f"^[^{CONTROL_CHARACTERS}]*$"}
+    return {}

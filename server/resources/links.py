@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import marshmallow as ma
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from server.auth import roles
@@ -12,6 +11,7 @@ from server.operations import links as ops
 from server.operations.versions import Instant
 from server.resources.devices import LinkingSchema, perform
 from server.resources.fields import Text
+from server.resources.responses import Blueprint
 from server.runtime import runtime
 from storage.link_models import LINK_ORIGINS, LINK_STATES, ClipLink
 
@@ -88,6 +88,7 @@ class Withdraw(MethodView):
     @roles("legal")
     @blp.arguments(ops.WithdrawBody)
     @blp.response(200, WithdrawnSchema)
+    @blp.errors(409)
     def post(self, body, link_id):
         """Withdraw a manual decision: the automatic rule decides the pair again."""
         return perform(ops.withdraw, str(link_id), body)

@@ -6,11 +6,12 @@ from urllib.parse import quote
 
 from flask import Response, request
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
 from server.access import record_access
 from server.auth import roles
 from server.i18n import t
+from server.resources.responses import Blueprint
 from server.runtime import runtime
 from storage.models import Clip, Derivative
 
@@ -18,9 +19,20 @@ blp = Blueprint("clip_files", __name__, url_prefix="/clips", description="Origin
 
 DOWNLOADERS = ("admin", "legal")
 VIEWERS = ("admin", "legal", "inspector")
-BYTES = {"200": {"description": "The whole file"}, "206": {"description": "The requested byte range"},
-         "404": {"description": "No such clip or file"}, "410": {"description": "Deleted under the retention policy"},
-         "416": {"description": "The range lies outside the file"}}
+DERIVATIVE_TYPES = ("video/mp4", "audio/mp4", "image/jpeg", "application/json")
+"""What the workers make: review copies, posters and contact sheets, obstruction maps."""
+RANGE = {"in": "header", "name": "Range", "required": False, "schema": {"type": "string"},
+         "description": "One byte range, e.g. bytes=0-1048575; anything else gets the whole file"}
+
+
+def file_answers(*content_types: str) -> dict:
+    """The 200 and 206 answers of a file sent by `send` (410: deleted; 416: range outside the file)."""
+    content = {content_type: {} for content_type in content_types}
+    etag = {"ETag": {"description": "The file's SHA-256", "schema": {"type": "string"}}}
+    return {"parameters": [RANGE], "responses": {
+        "200": {"description": "The whole file", "content": content, "headers": etag},
+        "206": {"description": "The requested byte range", "content": content, "headers": {
+            **etag, "Content-Range": {"description": "bytes START-END/SIZE", "schema": {"type": "string"}}}}}}
 
 
 def _clip(session, clip_id) -> Clip:
@@ -62,7 +74,8 @@ def send(key: str, size: int, content_type: str, sha256: str, action: str, clip_
 @blp.route("/<uuid:clip_id>/original")
 class Original(MethodView):
     @roles(*DOWNLOADERS)
-    @blp.doc(responses=BYTES)
+    @blp.doc(**file_answers("application/octet-stream"))
+    @blp.errors(410, 416)
     def get(self, clip_id):
         """Download the original exactly as received (Range supported); a `downloaded` custody event."""
         with runtime().session() as session:
@@ -74,7 +87,8 @@ class Original(MethodView):
 @blp.route("/<uuid:clip_id>/derivatives/<uuid:derivative_id>")
 class DerivativeFile(MethodView):
     @roles(*VIEWERS)
-    @blp.doc(responses=BYTES)
+    @blp.doc(**file_answers(*DERIVATIVE_TYPES))
+    @blp.errors(410, 416)
     def get(self, clip_id, derivative_id):
         """A derivative (review copy, poster, contact sheet, obstruction map) inline, with Range;
         a `streamed` (review copy) or `viewed` custody event."""

@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import marshmallow as ma
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from sqlalchemy import and_, false, func, or_, select
 from sqlalchemy.orm import selectinload
 
@@ -17,6 +16,7 @@ from server.operations import Refused
 from server.operations.devices import unit_tree
 from server.operations.versions import Instant
 from server.resources.fields import Text
+from server.resources.responses import Blueprint
 from server.runtime import runtime
 from storage.case_models import Case, Step
 from storage.db import utcnow

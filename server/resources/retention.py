@@ -7,7 +7,6 @@ from itertools import islice
 
 import marshmallow as ma
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from server.auth import roles
@@ -17,6 +16,7 @@ from server.operations.links import _reason_field
 from server.operations.versions import Instant, Outcome
 from server.resources.devices import perform
 from server.resources.fields import Text
+from server.resources.responses import Blueprint
 from server.runtime import runtime
 from storage.case_models import Case
 from storage.custody import append_event
@@ -200,6 +200,7 @@ class ClipHold(MethodView):
     @blp.arguments(ReasonBody)
     @blp.response(201, HoldSchema)
     @blp.alt_response(200, schema=HoldSchema, description="An open hold with this reason already stands (replay)")
+    @blp.errors(409, 503)
     def post(self, body, clip_id):
         """Hold a clip: its original and derivatives cannot be deleted until the hold is lifted."""
         return perform(hold_clip, str(clip_id), body)
@@ -210,6 +211,7 @@ class LiftHold(MethodView):
     @roles(*WRITERS)
     @blp.arguments(ReasonBody)
     @blp.response(200, HoldSchema)
+    @blp.errors(409, 503)
     def post(self, body, clip_id, hold_id):
         """Lift a hold, with a reason; the clip is released once no other rule keeps it."""
         return perform(lift_hold, str(clip_id), str(hold_id), body)
@@ -221,6 +223,7 @@ class CaseHold(MethodView):
     @blp.arguments(ReasonBody)
     @blp.response(201, CaseHoldsSchema)
     @blp.alt_response(200, schema=CaseHoldsSchema, description="Every linked clip already has this hold (replay)")
+    @blp.errors(409, 503)
     def post(self, body, case_id):
         """Hold every clip linked to the case (one hold per clip, each lifted on its own)."""
         return perform(hold_case, str(case_id), body)

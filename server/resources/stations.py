@@ -7,7 +7,6 @@ from datetime import timezone
 
 import marshmallow as ma
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from server import accounts
@@ -15,7 +14,10 @@ from server.auth import current_principal, roles
 from server.operations import Refused
 from server.operations.versions import Instant
 from server.resources.fields import Text
+from server.resources.responses import Blueprint
+from server.resources.tokens import RotatedTokenSchema, TokenSchema, grace, rotated_view, token_views
 from server.runtime import runtime
+from storage.custody import in_custody_transaction
 from storage.db import utcnow
 from storage.models import Station
 
@@ -110,23 +112,48 @@ class Stations(MethodView):
     @roles("admin")
     @blp.arguments(StationSchema)
     @blp.response(201, NewStationSchema)
+    @blp.errors(409)
     def post(self, body):
         """Register a station; the answer holds its token, which is never shown again."""
-        with runtime().session() as session, session.begin():
+        def register(session):
             station, row, token = accounts.create_station(session, body["name"], body.get("location"))
             fields = ("id", "name", "location", "created_at", "last_seen_at")
             return {**{name: getattr(station, name) for name in fields}, "token": token, "token_id": row.id}
+        return in_custody_transaction(runtime().session, register)
 
 
 @blp.route("/<uuid:station_id>/tokens")
 class StationTokens(MethodView):
     @roles("admin")
+    @blp.response(200, TokenSchema(many=True))
+    def get(self, station_id):
+        """The station's tokens, newest first (never the tokens themselves)."""
+        with runtime().session() as session:
+            accounts.find_station(session, str(station_id))  # 404 for an unknown station
+            return token_views(accounts.list_tokens(session, station_id=str(station_id)))
+
+    @roles("admin")
     @blp.response(201, NewTokenSchema)
     def post(self, station_id):
-        """Issue another token for a station (to rotate: issue, deploy, then revoke the old one)."""
-        with runtime().session() as session, session.begin():
+        """Issue another token for a station, beside the ones it has (to replace them, rotate)."""
+        def issue(session):
             row, token = accounts.new_station_token(session, str(station_id))
             return {"id": row.id, "token": token}
+        return in_custody_transaction(runtime().session, issue)
+
+
+@blp.route("/<uuid:station_id>/tokens/rotate")
+class StationTokenRotation(MethodView):
+    @roles("admin")
+    @blp.response(201, RotatedTokenSchema)
+    def post(self, station_id):
+        """Replace the station's token: the answer holds the new one, shown once; every token the
+        station had keeps working for `auth.rotation_grace_minutes` (time to deploy the new one
+        without losing an upload), then expires. Revoke the old one to end it at once."""
+        def rotate(session):
+            row, token, replaced = accounts.rotate_station_tokens(session, str(station_id), grace=grace())
+            return rotated_view(row, token, replaced)
+        return in_custody_transaction(runtime().session, rotate)
 
 
 @blp.route("/me/agent")

@@ -3,12 +3,12 @@ write re-links the clips it can affect and answers with what changed."""
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from server.auth import roles
 from server.operations.steps import StepBody, StepPatch, create_step, get_step, step_view, update_step
 from server.operations.versions import Stale, etag, parse_if_match
 from server.resources.cases import READERS, WRITERS, IfMatch, StepView, perform, reply, stale_version
+from server.resources.responses import Blueprint
 from server.runtime import runtime
 
 blp = Blueprint("steps", __name__, url_prefix="/steps", description="Enforcement steps (执法环节) of cases")
@@ -21,6 +21,7 @@ class Steps(MethodView):
     @blp.arguments(StepBody)
     @blp.response(201, StepView)
     @blp.alt_response(200, schema=StepView, description="A replay of this create: nothing new was written")
+    @blp.errors(409)
     def post(self, body):
         """Create a step of a case under the client's id; the clips it documents are linked at once."""
         return reply(perform(lambda session, ctx: create_step(session, ctx, body)))
@@ -40,6 +41,7 @@ class StepResource(MethodView):
     @blp.arguments(IfMatch, location="headers")
     @blp.arguments(StepPatch)
     @blp.response(200, StepView)
+    @blp.errors(409, 428)
     def patch(self, headers, body, step_id):
         """Change a step (not its case): If-Match must name its current version; clips are re-linked."""
         version = parse_if_match(headers.get("if_match"))

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import marshmallow as ma
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from server.auth import roles
 from server.operations.sync import MAX_OPERATIONS, OPERATIONS, WRITERS, run_batch
 from server.resources.cases import op_context
 from server.resources.fields import Text
+from server.resources.responses import Blueprint
 from server.runtime import runtime
 
 blp = Blueprint("sync", __name__, url_prefix="/sync", description="Batch sync of offline clients")

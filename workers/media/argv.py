@@ -1,11 +1,15 @@
 """ffmpeg command lines for review copies and thumbnails, as pure functions of MediaInfo.
 
 The argv is stored as evidence of how a derivative was made, so it holds nothing but the
-source, the destination and settings: no temporary names, no timestamps.
+source, the destination and settings: no temporary names, no timestamps. Every input is opened
+through the file protocol only and by one of the allowed demuxers (workers/media/limits.py).
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 from server.settings import ReviewProfile, ThumbnailSettings
+from workers.media.limits import RECORDER_INPUT_FORMATS, input_options
 from workers.media.probe import MediaInfo
 
 AUDIO_REMUX_CONTAINERS = ("m4a", "mp4", "mov")
@@ -37,12 +41,13 @@ def review_output_suffix(info: MediaInfo) -> str:
 
 
 def review_argv(src: str, dst: str, info: MediaInfo, profile: ReviewProfile, *,
-                ffmpeg: str = "ffmpeg", threads: int = 0) -> list[str]:
+                ffmpeg: str = "ffmpeg", threads: int = 0,
+                input_formats: Sequence[str] = RECORDER_INPUT_FORMATS) -> list[str]:
     plan = review_plan(info, profile)
     if plan is None:
         raise ValueError(f"no review copy for {info.kind} media")
     audio_only = info.kind == "audio"
-    argv = [*_head(ffmpeg, "warning"), "-i", src]
+    argv = [*_head(ffmpeg, "warning"), *input_options(src, input_formats), "-i", src]
     argv += ["-map", "0:a:0"] if audio_only else ["-map", "0:v:0?", "-map", "0:a:0?"]
     argv += ["-map_metadata", "0"]
     if plan == "remux":
@@ -71,7 +76,8 @@ def poster_seconds(info: MediaInfo, settings: ThumbnailSettings) -> float:
 
 
 def poster_argv(src: str, dst: str, info: MediaInfo, settings: ThumbnailSettings, *,
-                ffmpeg: str = "ffmpeg", decode_to_position: bool = False) -> list[str]:
+                ffmpeg: str = "ffmpeg", decode_to_position: bool = False,
+                input_formats: Sequence[str] = RECORDER_INPUT_FORMATS) -> list[str]:
     """One JPEG frame, poster_width wide; a still image is only scaled.
 
     The fast way seeks the input; a stream without an index or with few keyframes (MPEG-TS)
@@ -82,19 +88,20 @@ def poster_argv(src: str, dst: str, info: MediaInfo, settings: ThumbnailSettings
         raise ValueError(f"no poster for {info.kind} media")
     seek = ["-ss", f"{poster_seconds(info, settings):.3f}"] if info.kind == "video" else []
     before, after = ([], seek) if decode_to_position else (seek, [])
-    return [*argv, *before, "-i", src, *after, "-map", "0:v:0", "-vf", f"scale={settings.poster_width}:-2",
-            *_one_jpeg(dst)]
+    return [*argv, *before, *input_options(src, input_formats), "-i", src, *after, "-map", "0:v:0",
+            "-vf", f"scale={settings.poster_width}:-2", *_one_jpeg(dst)]
 
 
 def contact_sheet_argv(src: str, dst: str, info: MediaInfo, settings: ThumbnailSettings, *,
-                       ffmpeg: str = "ffmpeg") -> list[str]:
+                       ffmpeg: str = "ffmpeg", input_formats: Sequence[str] = RECORDER_INPUT_FORMATS) -> list[str]:
     """One JPEG of sheet_columns x sheet_rows frames spread evenly over the clip."""
     if info.kind != "video" or not info.duration:
         raise ValueError("a contact sheet needs a video with a known duration")
     tiles = settings.sheet_columns * settings.sheet_rows
     filters = (f"fps={tiles}/{info.duration:.3f},scale={settings.sheet_tile_width}:-2,"
                f"tile={settings.sheet_columns}x{settings.sheet_rows}")
-    return [*_head(ffmpeg, "error"), "-i", src, "-map", "0:v:0", "-vf", filters, *_one_jpeg(dst)]
+    return [*_head(ffmpeg, "error"), *input_options(src, input_formats), "-i", src, "-map", "0:v:0",
+            "-vf", filters, *_one_jpeg(dst)]
 
 
 def _head(ffmpeg: str, loglevel: str) -> list[str]:

@@ -29,6 +29,8 @@ import cv2
 import numpy as np
 
 from server.settings import ObstructionSettings
+from workers.media.guard import picture_refusal
+from workers.media.limits import MediaLimits
 from workers.media.sampling import (Processes, SampleProgress, SamplingError, SamplingPlan, SamplingTimeout,
                                     parse_probe, probe_argv, run_jobs)
 
@@ -143,13 +145,20 @@ def _detail(reason: str, start: float, measured: list[dict]) -> dict:
 
 def analyze(path, settings: ObstructionSettings, *, duration: float | None, ffmpeg: str = "ffmpeg",
             ffprobe: str = "ffprobe", timeout: float | None = None,
-            on_progress: Callable[[float], None] | None = None) -> ObstructionMap:
+            on_progress: Callable[[float], None] | None = None, limits: MediaLimits | None = None) -> ObstructionMap:
     """The obstruction map of the video at `path` over [0, duration) (None: as long as
     ffprobe says). Raises ObstructionTimeout past `timeout`, having killed every process it
-    started, and ObstructionError when there is no video stream or no frame decodes."""
-    with Processes(timeout) as processes, ThreadPoolExecutor(settings.decode_processes) as pool:
-        facts = parse_probe(json.loads(processes.output(probe_argv(path, ffprobe))))
-        plan = SamplingPlan(path, settings, facts, duration if duration is not None else facts.duration, ffmpeg)
+    started, and ObstructionError when there is no video stream, no frame decodes or the
+    picture is over limits.max_pixels (SamplingMemoryLimit when a process ran out of memory)."""
+    limits = limits or MediaLimits()
+    with (Processes(timeout, limits.memory_limit_bytes) as processes,
+          ThreadPoolExecutor(settings.decode_processes) as pool):
+        facts = parse_probe(json.loads(processes.output(probe_argv(path, ffprobe, limits.input_formats))))
+        refusal = picture_refusal(facts.width, facts.height, limits.max_pixels)
+        if refusal is not None:
+            raise ObstructionError(refusal.reason)
+        plan = SamplingPlan(path, settings, facts, duration if duration is not None else facts.duration, ffmpeg,
+                            limits.input_formats)
         progress = SampleProgress(on_progress, plan.count, KEYFRAME_PASS_SHARE if plan.by_keyframes else 1.0)
         first_pass = plan.first_pass()
         judge = functools.partial(classify_sample, settings=settings)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import re
 import signal
@@ -11,11 +12,15 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from workers.media.limits import RECORDER_INPUT_FORMATS, MemoryLimitExceeded, input_options, limited, ran_out_of_memory
+
 # Demuxers that read one still picture. Every ffmpeg `*_pipe` demuxer is an image format too.
 IMAGE_FORMATS = {"image2"}
 IMAGE_CONTAINERS = {"mjpeg": "jpeg", "png": "png"}
 QUICKTIME_BRANDS = {"qt  ": "mov", "M4A ": "m4a", "M4B ": "m4a"}
 REASON_LINES = 5
+# "[concat @ 0x55d1c0] Format not on whitelist 'mov,...'": a demuxer outside processing.input_formats.
+NOT_ON_WHITELIST = re.compile(r"\[([^\]\s]+) @ 0x[0-9a-f]+\] Format not on whitelist")
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,26 @@ class ProbeFailed(Exception):
 class ProbeTimeout(ProbeFailed):
     """ffprobe did not finish in time and was killed."""
 
+    def __init__(self, timeout: float):
+        super().__init__(f"ffprobe did not finish within the {timeout:g} s timeout")
+        self.timeout = timeout
+
+
+class ProbeRefusedFormat(ProbeFailed):
+    """The file is in a format (demuxer `format_name`) that processing.input_formats does not allow."""
+
+    def __init__(self, format_name: str):
+        super().__init__(f"the format {format_name!r} is not allowed for evidence (processing.input_formats)")
+        self.format_name = format_name
+
+
+class ProbeMemoryLimit(ProbeFailed, MemoryLimitExceeded):
+    """ffprobe ran out of its memory limit reading the file."""
+
+    def __init__(self, reason: str, limit_bytes: int):
+        super().__init__(reason)
+        self.program, self.limit_bytes = "ffprobe", limit_bytes
+
 
 def parse_probe(data: dict) -> MediaInfo:
     """Reduce `ffprobe -show_format -show_streams -of json` output to a MediaInfo."""
@@ -87,23 +112,33 @@ def parse_probe(data: dict) -> MediaInfo:
     )
 
 
-def probe_argv(path: str, ffprobe: str = "ffprobe") -> list[str]:
-    return [ffprobe, "-v", "error", "-print_format", "json", "-show_format", "-show_streams", "-i", path]
+def probe_argv(path: str, ffprobe: str = "ffprobe", input_formats=RECORDER_INPUT_FORMATS) -> list[str]:
+    return [ffprobe, "-v", "error", "-print_format", "json", "-show_format", "-show_streams",
+            *input_options(path, input_formats), "-i", path]
 
 
-def probe(path, *, timeout: float, ffprobe: str = "ffprobe") -> MediaInfo:
-    """Run ffprobe on a local file; raise ProbeFailed (or ProbeTimeout) with its reason."""
-    argv = probe_argv(os.path.abspath(Path(path)), ffprobe)
-    process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+def probe(path, *, timeout: float, ffprobe: str = "ffprobe", input_formats=RECORDER_INPUT_FORMATS,
+          memory_limit_bytes: int | None = None) -> MediaInfo:
+    """Run ffprobe on a local file, opened only by one of `input_formats`, its data segment
+    limited to memory_limit_bytes; raise ProbeFailed (ProbeTimeout, ProbeRefusedFormat,
+    ProbeMemoryLimit) with its reason."""
+    argv = probe_argv(os.path.abspath(Path(path)), ffprobe, input_formats)
+    process = subprocess.Popen(limited(argv, memory_limit_bytes), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, start_new_session=True)
     try:
         stdout, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise ProbeTimeout(f"ffprobe did not finish within the {timeout:g} s timeout") from None
+        raise ProbeTimeout(timeout) from None
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.communicate()
+    text = stderr.decode("utf-8", "replace")
+    if ran_out_of_memory(text, memory_limit_bytes):
+        raise ProbeMemoryLimit(f"ffprobe ran out of its memory limit: {_reason(stderr)}", memory_limit_bytes)
+    refused = NOT_ON_WHITELIST.search(text)
+    if process.returncode != 0 and refused:
+        raise ProbeRefusedFormat(refused.group(1))
     if process.returncode != 0:
         raise ProbeFailed(_reason(stderr) or f"ffprobe exited with code {process.returncode}")
     try:
@@ -175,7 +210,8 @@ def _timestamp(value: str) -> datetime | None:
 
 
 def _duration(fmt: dict, stream: dict) -> float | None:
-    return _number(fmt.get("duration"), float) or _number(stream.get("duration"), float)
+    duration = _number(fmt.get("duration"), float) or _number(stream.get("duration"), float)
+    return duration if duration is not None and math.isfinite(duration) else None
 
 
 def _rate(value: str | None) -> float | None:

@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+from workers.media.limits import MemoryLimitExceeded, limited, ran_out_of_memory, size_text
+
 PROGRESS_INTERVAL_SECONDS = 0.5
 READER_JOIN_SECONDS = 5.0
 
@@ -28,8 +30,9 @@ class MediaCommandFailed(Exception):
 
     def __init__(self, argv: list[str], returncode: int, stderr_tail: str, what: str | None = None):
         program = os.path.basename(argv[0]) if argv else "command"
-        what = what or f"exited with code {returncode}"
+        what = what or exit_text(returncode)
         super().__init__(f"{program} {what}: {stderr_tail or '(no stderr)'}")
+        self.program = program
         self.argv = argv
         self.returncode = returncode
         self.stderr_tail = stderr_tail
@@ -39,17 +42,39 @@ class MediaCommandTimeout(MediaCommandFailed):
     """The command ran past its timeout; its whole process group was killed."""
 
 
+class MediaMemoryLimit(MediaCommandFailed, MemoryLimitExceeded):
+    """The command ran out of its memory limit (an allocation failed), whatever its exit code."""
+
+    def __init__(self, argv: list[str], returncode: int, stderr_tail: str, limit_bytes: int):
+        super().__init__(argv, returncode, stderr_tail,
+                         f"ran out of its memory limit of {size_text(limit_bytes)} ({exit_text(returncode)})")
+        self.limit_bytes = limit_bytes
+
+
+def exit_text(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            return f"was killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"was killed by signal {-returncode}"
+    return f"exited with code {returncode}"
+
+
 def run_media(argv: list[str], *, timeout: float | None, duration: float | None = None,
               on_progress: Callable[[float], None] | None = None, tail_lines: int = 20,
-              cwd=None) -> RunResult:
+              cwd=None, memory_limit_bytes: int | None = None) -> RunResult:
     """Run argv in its own process group (in directory cwd, so that argv can name files relative
-    to it and stay reproducible); report progress as a fraction of `duration`."""
+    to it and stay reproducible), its data segment limited to memory_limit_bytes; report
+    progress as a fraction of `duration`. Raises MediaMemoryLimit when an allocation failed
+    under the limit, even if the program went on and exited 0 (its output may lack frames)."""
     started = time.monotonic()
     deadline = None if timeout is None else started + timeout
     tail: collections.deque[str] = collections.deque(maxlen=tail_lines)
-    process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+    out_of_memory: list[str] = []
+    process = subprocess.Popen(limited(argv, memory_limit_bytes), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, start_new_session=True, cwd=cwd)
-    reader = threading.Thread(target=_keep_tail, args=(process.stderr, tail), daemon=True)
+    marker = (lambda line: ran_out_of_memory(line, memory_limit_bytes)) if memory_limit_bytes else None
+    reader = threading.Thread(target=_keep_tail, args=(process.stderr, tail, marker, out_of_memory), daemon=True)
     reader.start()
     report = _Progress(duration, on_progress)
     try:
@@ -65,6 +90,10 @@ def run_media(argv: list[str], *, timeout: float | None, duration: float | None 
     if not finished:
         raise MediaCommandTimeout(argv, process.returncode, stderr_tail,
                                   f"did not finish within the {timeout:g} s timeout and was killed")
+    if out_of_memory:
+        # the line that says so may have scrolled out of the tail
+        shown = stderr_tail if out_of_memory[0] in tail else f"{out_of_memory[0]}\n...\n{stderr_tail}"
+        raise MediaMemoryLimit(argv, process.returncode, shown, memory_limit_bytes)
     if process.returncode != 0:
         raise MediaCommandFailed(argv, process.returncode, stderr_tail)
     report.finished()
@@ -139,9 +168,13 @@ def _follow(stdout, deadline: float | None, report: _Progress) -> bool:
                 report.line(line.decode("ascii", "replace"))
 
 
-def _keep_tail(stderr, tail: collections.deque) -> None:
-    for line in stderr:
-        tail.append(line.decode("utf-8", "replace").rstrip())
+def _keep_tail(stderr, tail: collections.deque, marker: Callable[[str], bool] | None, marked: list[str]) -> None:
+    """Keep the last lines of stderr, and the first one `marker` picks out."""
+    for raw in stderr:
+        line = raw.decode("utf-8", "replace").rstrip()
+        tail.append(line)
+        if marker is not None and not marked and marker(line):
+            marked.append(line)
 
 
 def _remaining(deadline: float | None) -> float | None:

@@ -18,11 +18,13 @@ import tempfile
 import threading
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
 from server.settings import ObstructionSettings
+from workers.media.limits import (RECORDER_INPUT_FORMATS, MemoryLimitExceeded, input_options, limited,
+                                  ran_out_of_memory, size_text)
 from workers.media.run import PROGRESS_INTERVAL_SECONDS, ProgressThrottle
 
 log = logging.getLogger(__name__)
@@ -30,6 +32,9 @@ log = logging.getLogger(__name__)
 # Shorter chunks are not worth their own ffmpeg process (~0.1 s to start and seek).
 MIN_CHUNK_SECONDS = 8
 STDERR_TAIL_BYTES = 2000
+# A judged picture is at most this many times as tall as it is wide (a 9:16 portrait is 1.8), so
+# no declared aspect can make one sample's buffer large.
+MAX_SAMPLE_ASPECT = 4
 
 
 class SamplingError(Exception):
@@ -44,14 +49,26 @@ class _Stopped(SamplingError):
     """A decoding process was killed because another part of the reading failed."""
 
 
+class SamplingMemoryLimit(SamplingError, MemoryLimitExceeded):
+    """A process of the analysis ran out of its memory limit."""
+
+    def __init__(self, program: str, limit_bytes: int, stderr_tail: str):
+        super().__init__(f"{program} ran out of its memory limit of {size_text(limit_bytes)}: {stderr_tail}")
+        self.program, self.limit_bytes = program, limit_bytes
+
+
 def frame_size(width: int, height: int, analysis_width: int) -> tuple[int, int]:
-    """The judged picture: analysis_width wide, the source's aspect, an even height."""
-    return analysis_width, max(2, 2 * round(analysis_width * height / width / 2))
+    """The judged picture: analysis_width wide, the source's aspect (up to MAX_SAMPLE_ASPECT),
+    an even height."""
+    if width <= 0 or height <= 0:
+        raise SamplingError(f"the video declares an impossible picture size {width}x{height}")
+    tallest = MAX_SAMPLE_ASPECT * analysis_width
+    return analysis_width, min(tallest, max(2, 2 * round(analysis_width * height / width / 2)))
 
 
 def decode_argv(path, size: tuple[int, int], sample_fps: float, *, keyframes_only: bool,
                 seek: float | None = None, accurate: bool = True, length: float | None = None,
-                ffmpeg: str = "ffmpeg") -> list[str]:
+                ffmpeg: str = "ffmpeg", input_formats: Sequence[str] = RECORDER_INPUT_FORMATS) -> list[str]:
     """ffmpeg writing grey frames of `size` at sample_fps as raw bytes to stdout, from `seek`
     (accurate: from exactly there; else from the keyframe at or before it) for `length` s."""
     argv = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-noautorotate"]
@@ -63,7 +80,7 @@ def decode_argv(path, size: tuple[int, int], sample_fps: float, *, keyframes_onl
         argv += ["-t", f"{length:.6f}"]
     width, height = size
     # eof_action=pass: with keyframes only, the last keyframe would otherwise be dropped.
-    argv += ["-i", os.fspath(path), "-map", "0:v:0",
+    argv += [*input_options(path, input_formats), "-i", os.fspath(path), "-map", "0:v:0",
              "-vf", f"fps={sample_fps:g}:eof_action=pass,scale={width}:{height}:flags=area,format=gray",
              "-f", "rawvideo", "pipe:1"]
     return argv
@@ -77,10 +94,10 @@ class VideoFacts:
     keyframes: list[float]  # seconds from the start of the file, as ffmpeg's -ss counts them
 
 
-def probe_argv(path, ffprobe: str = "ffprobe") -> list[str]:
+def probe_argv(path, ffprobe: str = "ffprobe", input_formats: Sequence[str] = RECORDER_INPUT_FORMATS) -> list[str]:
     return [ffprobe, "-v", "error", "-select_streams", "v:0", "-of", "json", "-show_entries",
             "stream=width,height,duration:format=start_time,duration:packet=pts_time,flags",
-            "-i", os.fspath(path)]
+            *input_options(path, input_formats), "-i", os.fspath(path)]
 
 
 def parse_probe(data: dict) -> VideoFacts:
@@ -148,8 +165,10 @@ class DecodeJob:
 class SamplingPlan:
     """Which ffmpeg commands read a video's samples, given what ffprobe found."""
 
-    def __init__(self, path, settings: ObstructionSettings, facts: VideoFacts, end: float | None, ffmpeg: str):
+    def __init__(self, path, settings: ObstructionSettings, facts: VideoFacts, end: float | None, ffmpeg: str,
+                 input_formats: Sequence[str] = RECORDER_INPUT_FORMATS):
         self.path, self.settings, self.facts, self.end, self.ffmpeg = path, settings, facts, end, ffmpeg
+        self.input_formats = tuple(input_formats)
         self.interval = 1.0 / settings.sample_fps
         self.size = frame_size(facts.width, facts.height, settings.analysis_width)
         self.count = math.ceil(end / self.interval - 1e-6) if end else None
@@ -183,7 +202,8 @@ class SamplingPlan:
                 for first, stop in refine_spans(reasons, self.facts.keyframes, self.interval, self.count)]
 
     def _argv(self, **options) -> list[str]:
-        return decode_argv(self.path, self.size, self.settings.sample_fps, ffmpeg=self.ffmpeg, **options)
+        return decode_argv(self.path, self.size, self.settings.sample_fps, ffmpeg=self.ffmpeg,
+                           input_formats=self.input_formats, **options)
 
 
 def run_jobs(pool: ThreadPoolExecutor, processes: Processes, jobs: list[DecodeJob], size: tuple[int, int],
@@ -235,11 +255,11 @@ def _decode(processes: Processes, job: DecodeJob, size: tuple[int, int], judge: 
 
 
 class Processes:
-    """The processes of one analysis, each in its own process group. All are killed at the
-    deadline or as soon as the analysis fails, and none outlives it."""
+    """The processes of one analysis, each in its own process group and under the memory limit.
+    All are killed at the deadline or as soon as the analysis fails, and none outlives it."""
 
-    def __init__(self, timeout: float | None):
-        self.timeout = timeout
+    def __init__(self, timeout: float | None, memory_limit_bytes: int | None = None):
+        self.timeout, self.memory_limit_bytes = timeout, memory_limit_bytes
         self.lock = threading.Lock()
         self.running: set[subprocess.Popen] = set()
         self.stopped = self.timed_out = False
@@ -281,8 +301,8 @@ class Processes:
             with self.lock:
                 if self.stopped:
                     raise self._stopped_error()
-                process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                           stderr=stderr, start_new_session=True)
+                process = subprocess.Popen(limited(argv, self.memory_limit_bytes), stdin=subprocess.DEVNULL,
+                                           stdout=subprocess.PIPE, stderr=stderr, start_new_session=True)
                 self.running.add(process)
             try:
                 consume(process.stdout)
@@ -299,7 +319,10 @@ class Processes:
             if self.stopped:  # killed by the deadline or because another process failed
                 raise self._stopped_error()
             stderr.seek(0)
-            return returncode, stderr.read()[-STDERR_TAIL_BYTES:].decode("utf-8", "replace").strip()
+            tail = stderr.read()[-STDERR_TAIL_BYTES:].decode("utf-8", "replace").strip()
+            if ran_out_of_memory(tail, self.memory_limit_bytes):
+                raise SamplingMemoryLimit(os.path.basename(argv[0]), self.memory_limit_bytes, tail)
+            return returncode, tail
 
     def _stopped_error(self) -> SamplingError:
         if self.timed_out:

@@ -6,12 +6,15 @@ import json
 
 import cv2
 
+from workers.media.limits import MediaLimits
 from workers.media.obstruction import analyze
 from workers.media.run import tool_version
 from workers.steps import Outcome
+from workers.steps.failures import memory_limit_is_final
 from workers.steps.media_info import media_info
 
 
+@memory_limit_is_final
 def run(context) -> Outcome:
     processing = context.settings.processing
     info = media_info(context.clip.media)
@@ -19,7 +22,8 @@ def run(context) -> Outcome:
     source = context.original()
     found = analyze(source, processing.obstruction, duration=info.duration, ffmpeg=processing.ffmpeg,
                     ffprobe=processing.ffprobe,
-                    timeout=processing.timeouts["obstruction"], on_progress=context.progress)
+                    timeout=processing.timeouts["obstruction"], on_progress=context.progress,
+                    limits=MediaLimits.from_settings(processing))
     document = {"source_sha256": context.clip.sha256, **found.as_dict()}
     argv = list(getattr(found, "argv", []) or [])
     if argv:

@@ -3,9 +3,11 @@ browser, transcoded otherwise; accepted only if its duration matches the origina
 from __future__ import annotations
 
 from workers.media.argv import review_argv, review_output_suffix, review_plan
+from workers.media.limits import MediaLimits
 from workers.media.probe import probe
 from workers.media.run import run_media, tool_version
 from workers.steps import Outcome
+from workers.steps.failures import memory_limit_is_final
 from workers.steps.media_info import media_info
 
 DURATION_TOLERANCE_SECONDS = 1.0
@@ -23,8 +25,10 @@ def duration_check(source: float | None, derived: float | None) -> dict:
             "tolerance": round(tolerance, 3), "ok": abs(source - derived) <= tolerance}
 
 
+@memory_limit_is_final
 def run(context) -> Outcome:
     processing = context.settings.processing
+    limits = MediaLimits.from_settings(processing)
     profile = processing.review_profiles.get(context.step.profile)
     if profile is None:
         return Outcome(status="failed", error=f"review profile {context.step.profile!r} is no longer configured",
@@ -35,11 +39,13 @@ def run(context) -> Outcome:
     source = context.original()
     plan = review_plan(info, profile)
     target = context.workspace.path / f"review{review_output_suffix(info)}"
-    argv = review_argv(source.name, target.name, info, profile, ffmpeg=processing.ffmpeg)
+    argv = review_argv(source.name, target.name, info, profile, ffmpeg=processing.ffmpeg,
+                       input_formats=limits.input_formats)
     context.ran(argv)
     run_media(argv, timeout=processing.timeouts["review"], duration=info.duration,
-              on_progress=context.progress, cwd=context.workspace.path)
-    made = probe(target, timeout=processing.probe_timeout_seconds, ffprobe=processing.ffprobe)
+              on_progress=context.progress, cwd=context.workspace.path, memory_limit_bytes=limits.memory_limit_bytes)
+    made = probe(target, timeout=processing.probe_timeout_seconds, ffprobe=processing.ffprobe,
+                 memory_limit_bytes=limits.memory_limit_bytes)
     checks = {"plan": plan, **duration_check(info.duration, made.duration),
               "video_codec": made.video_codec, "audio_codec": made.audio_codec,
               "width": made.width, "height": made.height}
