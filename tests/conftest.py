@@ -55,6 +55,24 @@ def app(settings):
 
 
 @pytest.fixture
+def app_with(make_settings, tmp_path, redis_url):
+    """app_with(**overrides): another app on a SQLite file of its own and the test's Redis,
+    with these settings; all are closed afterwards."""
+    apps = []
+
+    def make(**overrides):
+        values = {"database.url": f"sqlite:///{tmp_path / f'app{len(apps)}.sqlite'}", "redis.url": redis_url,
+                  **overrides}
+        application = create_app(make_settings(**values))
+        upgrade(application.extensions["fullrecord"].engine)
+        apps.append(application)
+        return application
+    yield make
+    for application in apps:
+        application.extensions["fullrecord"].close()
+
+
+@pytest.fixture
 def rt(app) -> Runtime:
     return app.extensions["fullrecord"]
 

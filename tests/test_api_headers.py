@@ -10,8 +10,7 @@ import uuid
 
 import pytest
 
-from server import accounts, create_app
-from storage.migrate import upgrade
+from server import accounts
 
 PASSWORD = "headers-password-1"
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
@@ -96,21 +95,6 @@ def test_the_pages_keep_their_own_policy(client):
     assert "no-store" in login.headers["Cache-Control"]
     static = client.get("/static/web/app.css")
     assert static.status_code == 200 and "no-store" not in static.headers.get("Cache-Control", "")
-
-
-@pytest.fixture
-def app_with(make_settings, tmp_path, redis_url):
-    apps = []
-
-    def make(**values):
-        app = create_app(make_settings(**{"database.url": f"sqlite:///{tmp_path / f'h{len(apps)}.sqlite'}",
-                                          "redis.url": redis_url, **values}))
-        upgrade(app.extensions["fullrecord"].engine)
-        apps.append(app)
-        return app
-    yield make
-    for app in apps:
-        app.extensions["fullrecord"].close()
 
 
 def test_strict_transport_security_over_https(app_with):

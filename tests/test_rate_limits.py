@@ -12,8 +12,7 @@ import time
 import pytest
 from redis import Redis
 
-from server import accounts, create_app
-from storage.migrate import upgrade
+from server import accounts
 from tests.services.ports import free_port
 from tests.services.redis_server import RestartableRedis
 from tests.web_support import csrf_token
@@ -23,21 +22,13 @@ FAR = "10.20.30.40"
 
 
 @pytest.fixture
-def limited(make_settings, tmp_path, redis_url):
+def limited(app_with, redis_url):
     """An app with these limit settings (the rest generous) on SQLite and the test's Redis."""
-    apps = []
-
     def make(redis=None, **limits):
-        values = {"database.url": f"sqlite:///{tmp_path / f'db{len(apps)}.sqlite'}", "redis.url": redis or redis_url,
-                  "limits.per_token": "1000 per minute", "limits.per_address": "1000 per minute",
-                  "limits.sign_in": "1000 per minute", **{f"limits.{key}": value for key, value in limits.items()}}
-        app = create_app(make_settings(**values))
-        upgrade(app.extensions["fullrecord"].engine)
-        apps.append(app)
-        return app
-    yield make
-    for app in apps:
-        app.extensions["fullrecord"].close()
+        return app_with(**{"redis.url": redis or redis_url, "limits.per_token": "1000 per minute",
+                           "limits.per_address": "1000 per minute", "limits.sign_in": "1000 per minute",
+                           **{f"limits.{key}": value for key, value in limits.items()}})
+    return make
 
 
 def station_token(app, name="采集站-限流") -> tuple[str, str]:

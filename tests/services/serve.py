@@ -8,6 +8,7 @@ import time
 import requests
 
 from tests.cli import fullrecord_script
+from tests.services.ports import stop as stop_group
 
 
 class Server:
@@ -43,10 +44,5 @@ class Server:
 
     def stop(self, timeout: float = 20) -> None:
         """As an operator stops it: SIGTERM, then SIGKILL after `timeout`."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
+        if self.process is not None:
+            stop_group(self.process, timeout)
