@@ -13,7 +13,6 @@ from flask import current_app, jsonify, make_response, request
 from flask.views import MethodView
 
 from ingest import locks, uploads
-from ingest.hash_cache import HashCache
 from ingest.metadata import MetadataError, clip_metadata
 from server.auth import current_principal, public, roles
 from server.i18n import t
@@ -99,10 +98,6 @@ def _headers(schema: ma.Schema) -> dict:
         raise uploads.UploadError(400, "upload.metadata", detail=detail) from None
 
 
-def _cache() -> HashCache:
-    return current_app.extensions["fullrecord_hash_cache"]
-
-
 def _tus_response(status: int, **headers):
     response = make_response("", status)
     del response.headers["Content-Type"]  # no body, so no type
@@ -130,11 +125,11 @@ def _limit_stalls(idle_seconds: float) -> None:
 
 
 def _write(upload, offset: int, checksum):
-    """Receive a body and, when the file is whole, complete it. Holds the upload's lock."""
-    rt, cache = runtime(), _cache()
+    """Receive a body and, when the file is whole, complete it. Holds the upload's lease."""
+    rt = runtime()
     _limit_stalls(rt.settings.uploads.idle_timeout_seconds)
-    owner = locks.new_owner()
-    if not locks.acquire(rt.session, upload.id, owner, rt.settings.uploads.lock_lease_seconds):
+    lease = locks.acquire(rt.session, upload.id, rt.settings.uploads.lock_lease_seconds)
+    if lease is None:
         raise uploads.UploadError(423, "upload.locked")
     try:
         upload = uploads.find(rt, upload.id, upload.station_id)
@@ -142,15 +137,16 @@ def _write(upload, offset: int, checksum):
             if offset != upload.upload_offset:
                 raise uploads.UploadError(409, "upload.offset_mismatch", given=offset, expected=upload.upload_offset)
             return upload, uploads.receipt_for(rt, upload)
-        new_offset = uploads.receive(rt, cache, upload, offset, request.stream, checksum,
-                                     rt.settings.object_store.chunk_size, owner)
-        upload.upload_offset = new_offset
+        state = None
+        if offset < upload.length or upload.upload_offset != upload.length:
+            _new_offset, state = uploads.receive(rt, upload, offset, request.stream, checksum,
+                                                 rt.settings.object_store.chunk_size, lease)
         receipt = None
-        if new_offset == upload.length:
-            receipt = uploads.complete(rt, cache, upload, request.remote_addr)
+        if upload.upload_offset == upload.length:
+            receipt = uploads.complete(rt, upload, lease, state, request.remote_addr)
         return upload, receipt
     finally:
-        locks.release(rt.session, upload.id, owner)
+        lease.release()
 
 
 @blp.route("")
@@ -248,13 +244,13 @@ class UploadResource(MethodView):
         """Terminate an unfinished upload and remove its partial data."""
         rt = runtime()
         upload = uploads.find(rt, str(upload_id), current_principal().id)
-        owner = locks.new_owner()
-        if not locks.acquire(rt.session, upload.id, owner, rt.settings.uploads.lock_lease_seconds):
+        lease = locks.acquire(rt.session, upload.id, rt.settings.uploads.lock_lease_seconds)
+        if lease is None:
             raise uploads.UploadError(423, "upload.locked")
         try:
-            uploads.terminate(rt, _cache(), upload)
+            uploads.terminate(rt, upload, lease)
         finally:
-            locks.release(rt.session, upload.id, owner)
+            lease.release()
         return _tus_response(204)
 
 
@@ -279,5 +275,4 @@ def _tus_resumable(response):
 
 
 def init_app(app) -> None:
-    app.extensions["fullrecord_hash_cache"] = HashCache()
     app.register_error_handler(uploads.UploadError, _upload_error)

@@ -68,6 +68,16 @@ def _require_parts(obj: CliContext, parts=("database", "redis", "object store"))
             fail(result.line())
 
 
+def _warn_missing_parts(obj: CliContext, parts) -> None:
+    """An API node starts during an outage of these and names them (here and in /healthz):
+    uploads need only the database and the object store, reads only the database."""
+    from server.checks import check_all
+    for result in check_all(obj.runtime(), parts):
+        if not result.ok:
+            click.echo(f"fullrecord: {result.line()}; serving anyway, /healthz reports it until it is back",
+                       err=True)
+
+
 def _require_schema(rt) -> None:
     from server.checks import check_database_part
     from storage.migrate import current_revision, head_revision
@@ -92,7 +102,7 @@ def serve(obj: CliContext, host, port):
         # then hold hundreds of MB. It reads this only at process start, hence the re-exec.
         os.environ[MALLOC_ARENAS_ENV] = "2"
         os.execv(sys.executable, [sys.executable, "-m", "server", *sys.argv[1:]])
-    _require_parts(obj)
+    _warn_missing_parts(obj, ("redis", "object store"))
     _require_schema(obj.runtime())
     settings = obj.settings
     require_signing_key(settings)

@@ -133,6 +133,11 @@ MESSAGES = {
         "zh-CN": "另一个请求正在写入此上传，请稍后重试。",
         "en": "Another request is writing to this upload; retry shortly.",
     },
+    "upload.fenced": {
+        "zh-CN": "上传 {id} 在本请求停顿期间已由另一个请求接手，本请求的数据均未保留；请用 HEAD 查询偏移后续传。",
+        "en": "Another request took over upload {id} while this one was stalled; nothing of this request was kept. "
+              "Ask HEAD for the offset and resume from there.",
+    },
     "upload.completed_is_evidence": {
         "zh-CN": "上传 {id} 已完成，其文件已是证据，不能终止或删除。",
         "en": "Upload {id} is complete and its file is evidence; it cannot be terminated.",

@@ -27,6 +27,12 @@ class Runtime:
     def store(self) -> ObjectStore:
         return open_store(self.settings)
 
+    @functools.cached_property
+    def staging(self):
+        """Where unfinished uploads wait (storage/staging): this host's disk, or the S3 bucket."""
+        from storage.staging import open_staging
+        return open_staging(self.settings, self.store)
+
     def redis(self, *, for_checks: bool = False) -> Redis:
         timeout = HEALTH_SOCKET_TIMEOUT if for_checks else None
         return Redis.from_url(self.settings.redis.url,

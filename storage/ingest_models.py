@@ -13,7 +13,9 @@ UPLOAD_STATUSES = ("receiving", "completed", "rejected", "terminated", "expired"
 
 
 class Upload(Base):
-    """One tus upload. `offset` counts only bytes that are fsync'd in the staging file."""
+    """One tus upload. `offset` counts only bytes that are durable in the committed `segments`
+    (storage/staging); `hash_state` is the running SHA-256 and SM3 at that offset; a writer's
+    segment is committed only while the row carries its `lock_generation` (ingest/locks.py)."""
 
     __tablename__ = "uploads"
     __table_args__ = (
@@ -38,6 +40,9 @@ class Upload(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     lock_owner: Mapped[str | None] = mapped_column(String(64))
     lock_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lock_generation: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    segments: Mapped[list | None] = mapped_column(JSON, default=list)
+    hash_state: Mapped[dict | None] = mapped_column(JSON)
     clip_id: Mapped[str | None] = mapped_column(ForeignKey("clips.id", ondelete="RESTRICT"))
     error: Mapped[str | None] = mapped_column(Text)
 

@@ -1,9 +1,17 @@
-"""The `fullrecord` command: migrations, accounts, and refusing to start when a part is down."""
+"""The `fullrecord` command: migrations, accounts, refusing to start without the database, and an
+API node that starts during an outage of Redis or the object store."""
+import hashlib
+import io
+import os
+
 import pytest
+import requests
+from tusclient import client as tus_client
 
 from server import create_app
 from tests.cli import run_cli
 from tests.services.ports import free_port
+from tests.services.serve import Server
 
 
 @pytest.fixture
@@ -72,14 +80,42 @@ def test_admin_commands_need_a_migrated_database(cli_env):
     assert result.returncode == 1 and "fullrecord db upgrade" in result.stderr
 
 
-@pytest.mark.parametrize("command", [["serve"], ["worker", "--burst"]])
-def test_serve_and_worker_refuse_to_start_without_redis(migrated, command):
+def test_worker_refuses_to_start_without_redis(migrated):
     port = free_port()
     env = {**migrated, "FULLRECORD_REDIS_URL": f"redis://127.0.0.1:{port}/0"}
-    result = run_cli(*command, env=env, timeout=60)
+    result = run_cli("worker", "--burst", env=env, timeout=60)
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"fullrecord: redis unreachable at redis://127.0.0.1:{port}/0")
+
+
+def test_an_api_node_starts_during_a_redis_outage_and_takes_uploads(migrated, tmp_path):
+    """A restarted node must not stay out while Redis is down: uploads need only the database
+    and the object store. /healthz names what is missing; processing waits in the outbox."""
+    redis_port = free_port()
+    env = {**migrated, "FULLRECORD_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0"}
+    assert run_cli("custody", "keygen", env=env).returncode == 0
+    token = run_cli("admin", "add-station", "采集站-断连", env=env).stdout.strip().splitlines()[-1]
+    node = Server(env, free_port(), log=tmp_path / "serve.log")
+    try:
+        node.start(healthy=False)
+        health = requests.get(f"{node.url}/healthz", timeout=10)
+        assert health.status_code == 503
+        assert health.json()["checks"]["redis"]["status"] == "unavailable"
+        assert health.json()["checks"]["database"]["status"] == "ok"
+        data = os.urandom(300_000)
+        uploader = tus_client.TusClient(f"{node.url}/api/v1/uploads", headers={"Authorization": f"Bearer {token}"})
+        upload = uploader.uploader(file_stream=io.BytesIO(data), chunk_size=100_000, metadata={
+            "filename": "DSJ1_20261120_100000.mp4", "device_id": "DSJ-1", "recorded_at": "2026-11-20T10:00:00+08:00",
+            "sha256": hashlib.sha256(data).hexdigest()})
+        upload.upload()
+        head = requests.head(upload.url, headers={"Tus-Resumable": "1.0.0", "Authorization": f"Bearer {token}"})
+        assert head.headers["X-Clip-Sha256"] == hashlib.sha256(data).hexdigest()
+    finally:
+        node.stop()
+    warning = next(line for line in (tmp_path / "serve.log").read_text().splitlines() if "unreachable" in line)
+    assert warning.startswith(f"fullrecord: redis unreachable at redis://127.0.0.1:{redis_port}/0")
+    assert "serving anyway" in warning
 
 
 @pytest.mark.parametrize("command", [["serve"], ["worker", "--burst"], ["db", "upgrade"]])
@@ -94,12 +130,19 @@ def test_commands_refuse_to_start_without_the_database(tmp_path, redis_url, comm
     assert lines[0].startswith(f"fullrecord: database unreachable at postgresql+psycopg://fr:***@127.0.0.1:{port}/fr")
 
 
-def test_serve_refuses_to_start_without_the_object_store(migrated):
+def test_an_api_node_starts_without_the_object_store_and_names_it(migrated, tmp_path):
     port = free_port()
     env = {**migrated, "FULLRECORD_OBJECT_STORE": "s3", "FULLRECORD_S3_ENDPOINT": f"127.0.0.1:{port}",
            "FULLRECORD_S3_ACCESS_KEY": "key", "FULLRECORD_S3_SECRET_KEY": "secret"}
-    result = run_cli("serve", env=env, timeout=60)
-    assert result.returncode == 1
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"fullrecord: object store unreachable at http://127.0.0.1:{port}/")
-    assert "secret" not in result.stderr
+    assert run_cli("custody", "keygen", env=env).returncode == 0
+    node = Server(env, free_port(), log=tmp_path / "serve.log")
+    try:
+        node.start(healthy=False)
+        health = requests.get(f"{node.url}/healthz", timeout=10)
+        assert health.status_code == 503 and health.json()["checks"]["object_store"]["status"] == "unavailable"
+    finally:
+        node.stop()
+    log = (tmp_path / "serve.log").read_text()
+    assert f"object store unreachable at http://127.0.0.1:{port}/" in log and "secret" not in log
+
+

@@ -1,5 +1,6 @@
 """The outbox and the sweeper: jobs written with the change survive a Redis outage and are
 enqueued exactly once when Redis is back; abandoned uploads expire."""
+import io
 from datetime import timedelta
 
 import pytest
@@ -76,9 +77,10 @@ def test_sweep_expires_abandoned_uploads(rt, app, redis_url):
         station, _row, _token = accounts.create_station(session, "s")
     upload = uploads.create(rt, station.id, 10, {
         "filename": "a.mp4", "device_id": "D1", "recorded_at": utcnow(), "sha256": "c" * 64}, None)
-    staging = uploads.staging_path(rt.settings, upload.id)
-    assert staging.exists()
+    segment = rt.staging.write_segment(upload.id, 0, "g1-test", io.BytesIO(b"0123456789"))
+    assert upload.id in rt.staging.staged_uploads(timedelta(0))
     later = utcnow() + timedelta(hours=rt.settings.uploads.expires_hours, seconds=1)
     assert uploads.expire(rt, now=utcnow()) == 0
+    assert rt.staging.read_segment(segment) == b"0123456789"
     assert uploads.expire(rt, now=later) == 1
-    assert not staging.exists()
+    assert upload.id not in rt.staging.staged_uploads(timedelta(0))

@@ -113,14 +113,40 @@ class ObjectStore(abc.ABC):
     def address(self) -> str:
         """Where the store is, for health reports and error messages (no secrets)."""
 
-    def put_original_file(self, path, *, digests, retain_until: datetime | None = None,
-                          legal_hold: bool = False) -> PutResult:
-        """Store a fully received, fsync'd staging file as an original. `digests` are the hashes
-        computed while it was received; backends that must copy the bytes check them again."""
-        with open(path, "rb") as stream:
+    def put_original_parts(self, paths, *, digests, retain_until: datetime | None = None,
+                           legal_hold: bool = False) -> PutResult:
+        """Store closed, fsync'd staging files, concatenated, as one original. `digests` are the
+        hashes computed while they were received; backends that copy the bytes check them again."""
+        with _Concatenation(paths) as stream:
             return self.put_original(stream, expected_sha256=digests.sha256, retain_until=retain_until,
                                      legal_hold=legal_hold)
 
     def read_all(self, key: str) -> bytes:
         """Whole object in memory: for small objects and tests only."""
         return b"".join(self.get(key))
+
+
+class _Concatenation:
+    """Files read one after the other as one stream."""
+
+    def __init__(self, paths):
+        self._paths, self._handle = list(paths), None
+
+    def read(self, size: int = -1) -> bytes:
+        while True:
+            if self._handle is None:
+                if not self._paths:
+                    return b""
+                self._handle = open(self._paths.pop(0), "rb")
+            data = self._handle.read(size)
+            if data or size == 0:
+                return data
+            self._handle.close()
+            self._handle = None
+
+    def __enter__(self) -> "_Concatenation":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._handle is not None:
+            self._handle.close()

@@ -35,6 +35,30 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(timezone.utc)
 
 
+def _copy_into(source: int, target: int, length: int, chunk_size: int) -> None:
+    """Append `length` bytes of source to target: in the kernel where it can (copy_file_range,
+    a reflink on filesystems that share blocks), else through a buffer (another filesystem)."""
+    kernel = True
+    while length:
+        if kernel:
+            try:
+                copied = os.copy_file_range(source, target, length)
+            except OSError as exc:
+                if exc.errno not in (errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+                    raise
+                kernel = False
+                continue
+        else:
+            chunk = os.read(source, min(chunk_size, length))
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(target, view):]
+            copied = len(chunk)
+        if copied == 0:
+            raise OSError(errno.EIO, "a staged part ended before its recorded size")
+        length -= copied
+
+
 class LocalObjectStore(ObjectStore):
     name = "local"
 
@@ -120,17 +144,38 @@ class LocalObjectStore(ObjectStore):
         finally:
             tmp.unlink(missing_ok=True)
 
-    def put_original_file(self, path, *, digests, retain_until=None, legal_hold=False) -> PutResult:
-        """A rename when the staging file is on the store's filesystem: no second copy, no re-read
-        (the received bytes were hashed on the way in; the verify job re-reads them later)."""
-        path = Path(path)
-        if path.stat().st_dev != self._objects.stat().st_dev:
-            return super().put_original_file(path, digests=digests, retain_until=retain_until,
-                                             legal_hold=legal_hold)
-        if path.stat().st_size != digests.size:
-            raise ValueError(f"staging file {path} has {path.stat().st_size} bytes, not {digests.size}")
-        os.chmod(path, READ_ONLY)
-        return self._adopt(path, digests, retain_until, legal_hold)
+    def put_original_parts(self, paths, *, digests, retain_until=None, legal_hold=False) -> PutResult:
+        """The only part of a single-request upload is linked in (no second copy); several parts
+        are copied by the kernel into a new file. Either way the original is an inode that no
+        upload request has open: a staged part is closed by its writer before it counts, and a
+        writer that lost its lease only ever writes into a part of its own that never counts."""
+        paths = [Path(path) for path in paths]
+        size = sum(path.stat().st_size for path in paths)
+        if size != digests.size:
+            raise ValueError(f"staged parts hold {size} bytes, not {digests.size}")
+        if len(paths) == 1 and paths[0].stat().st_dev == self._objects.stat().st_dev:
+            os.chmod(paths[0], READ_ONLY)
+            return self._adopt(paths[0], digests, retain_until, legal_hold)
+        tmp = self._concatenate(paths)
+        try:
+            return self._adopt(tmp, digests, retain_until, legal_hold)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _concatenate(self, paths: list[Path]) -> Path:
+        fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="put-")
+        try:
+            for path in paths:
+                with open(path, "rb") as source:
+                    _copy_into(source.fileno(), fd, os.fstat(source.fileno()).st_size, self.chunk_size)
+            os.fdatasync(fd)
+            os.fchmod(fd, READ_ONLY)
+        except BaseException:
+            os.close(fd)
+            os.unlink(tmp_name)
+            raise
+        os.close(fd)
+        return Path(tmp_name)
 
     def _adopt(self, source: Path, digests, retain_until, legal_hold: bool) -> PutResult:
         """Link a complete, fsync'd file in as the original with its content address; if that

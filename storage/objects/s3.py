@@ -19,7 +19,7 @@ from typing import BinaryIO, Iterator
 import certifi
 import urllib3
 from minio import Minio
-from minio.commonconfig import CopySource
+from minio.commonconfig import ComposeSource, CopySource
 from minio.error import MinioException, S3Error
 from minio.retention import Retention
 
@@ -77,6 +77,16 @@ class _HashingReader:
         digests = self._hasher.finish()
         if self._expected is not None and digests.sha256 != self._expected:
             raise HashMismatch(f"declared SHA-256 {self._expected} but the bytes hash to {digests.sha256}")
+
+
+class _CountingReader:
+    def __init__(self, stream: BinaryIO):
+        self._stream, self.count = stream, 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        self.count += len(data)
+        return data
 
 
 class S3ObjectStore(ObjectStore):
@@ -192,15 +202,67 @@ class S3ObjectStore(ObjectStore):
                     pass
                 digests = hasher.finish()
             result = PutResult(key, digests.size, digests.sha256, digests.sm3, created=False)
-        # Lock the new copy (SeaweedFS ignores lock headers on CopyObject), or extend the lock of
-        # content stored earlier: retention only ever grows.
-        if retain_until is not None:
-            current = self._retention(result.key)
-            if current is None or current < _until(retain_until):
-                self.set_retention(result.key, retain_until)
-        if legal_hold:
-            self.set_legal_hold(result.key, True)
+        self._lock_original(result.key, retain_until, legal_hold)
         return result
+
+    def _lock_original(self, key: str, retain_until, legal_hold: bool) -> None:
+        """Lock a new copy (SeaweedFS ignores lock headers on CopyObject and compose), or extend the
+        lock of content stored earlier: retention only ever grows."""
+        if retain_until is not None:
+            current = self._retention(key)
+            if current is None or current < _until(retain_until):
+                self.set_retention(key, retain_until)
+        if legal_hold:
+            self.set_legal_hold(key, True)
+
+    def compose_original(self, keys: list[str], *, digests, retain_until=None, legal_hold=False) -> PutResult:
+        """Make an original from staged objects on the server (no bytes pass through this host),
+        unless that content is stored already; then lock it. Every key but the last must hold at
+        least 5 MiB (S3's smallest part)."""
+        self._ensure_bucket()
+        key = original_key(digests.sha256)
+        created = not self.exists(key)
+        if created:
+            with self._errors(key):
+                written = self.client.compose_object(self.bucket, key, [ComposeSource(self.bucket, k) for k in keys])
+                size = self.client.stat_object(self.bucket, key, version_id=written.version_id).size
+            if size != digests.size:  # never locked, so it can go
+                with self._errors(key):
+                    self.client.remove_object(self.bucket, key, version_id=written.version_id)
+                raise StorageError(f"S3 store {self.address}: composed {key} holds {size} bytes, not {digests.size}")
+        self._lock_original(key, retain_until, legal_hold)
+        return PutResult(key, digests.size, digests.sha256, digests.sm3, created)
+
+    # -- staged objects (partial uploads; unlocked, outside the key space of put and list) ----
+
+    def put_staged(self, key: str, stream: BinaryIO) -> int:
+        """Stream into an unlocked object under a '_' prefix; its size once it is stored."""
+        self._ensure_bucket()
+        counter = _CountingReader(stream)
+        with self._errors(key):
+            self.client.put_object(self.bucket, key, counter, -1, part_size=self.part_size, num_parallel_uploads=1)
+        return counter.count
+
+    def get_staged(self, key: str) -> Iterator[bytes]:
+        self._ensure_bucket()
+        with self._errors(key):
+            response = self.client.get_object(self.bucket, key)
+        return self._body(key, response)
+
+    def list_staged(self, prefix: str) -> list[tuple[str, str | None, datetime]]:
+        """(key, version, modified) of every version under prefix."""
+        self._ensure_bucket()
+        with self._errors(f"list {prefix!r}"):
+            return [(obj.object_name, obj.version_id, obj.last_modified) for obj in
+                    self.client.list_objects(self.bucket, prefix=prefix, recursive=True, include_version=True)
+                    if not obj.is_dir]
+
+    def remove_staged(self, key: str, version: str | None = None) -> None:
+        """Remove an unlocked staged object: each version, not a delete marker."""
+        versions = [(key, version)] if version else [(k, v) for k, v, _ in self.list_staged(key) if k == key]
+        for name, version_id in versions:
+            with self._errors(name):
+                self.client.remove_object(self.bucket, name, version_id=version_id)
 
     def _original_via_temp(self, stream: BinaryIO) -> PutResult:
         """The address is known only at the end: upload unlocked to a temp key, then copy on the
@@ -315,7 +377,7 @@ class S3ObjectStore(ObjectStore):
         self._ensure_bucket()
         with self._errors(f"list {prefix!r}"):
             for obj in self.client.list_objects(self.bucket, prefix=prefix, recursive=True):
-                if obj.is_dir or obj.object_name.startswith(TMP_PREFIX):
+                if obj.is_dir or obj.object_name.startswith("_"):  # _tmp/, _staging/
                     continue
                 try:
                     yield self._info(obj.object_name, obj.size, obj.last_modified, obj.version_id)
