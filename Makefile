@@ -3,7 +3,7 @@ PYTHON ?= python3
 PORT ?= 8080
 DATA ?= ./data
 
-.PHONY: deps up test bench faults load clean
+.PHONY: deps up test bench faults load cluster clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -25,6 +25,11 @@ faults: deps
 LOAD_SECONDS ?= 600
 load: deps
 	LOAD_SECONDS=$(LOAD_SECONDS) $(PYTHON) -m pytest tests/load -o python_files='load_*.py' -s -p no:cacheprovider
+
+# Issue 19's proofs across hosts: two API nodes (own directories and host names) behind nginx,
+# sharing PostgreSQL, Redis and SeaweedFS; uploads, kill -9 and SIGSTOP of a node (docs/reliability.md).
+cluster: deps
+	$(PYTHON) -m pytest tests/cluster -o python_files='cluster_*.py' -s -p no:cacheprovider
 
 clean:
 	rm -rf .make test-artifacts .pytest_cache

@@ -12,6 +12,9 @@ command -v ffprobe >/dev/null 2>&1 || missing+=(ffmpeg)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# The multi-node proofs (make cluster): nginx in front of the API nodes, tus-js-client on Node.js.
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 # Chinese glyphs for the browser tests' screenshots (the pages default to Simplified Chinese).
 { command -v fc-list >/dev/null 2>&1 && fc-list :lang=zh | grep -q .; } || missing+=(fonts-wqy-microhei)
 
@@ -41,4 +44,10 @@ if [ ! -f "$stamp" ] || [ ! -x "$scripts_dir/weed" ] || [ ! -x "$scripts_dir/ful
     mkdir -p .make
     rm -f .make/pip-*
     touch "$stamp"
+fi
+
+js=tests/cluster/js
+if [ ! -d "$js/node_modules/tus-js-client" ] || [ "$js/package-lock.json" -nt "$js/node_modules/.package-lock.json" ]; then
+    echo "installing tus-js-client (npm ci in $js)"
+    npm ci --prefix "$js" --no-audit --no-fund --loglevel=error >/dev/null
 fi

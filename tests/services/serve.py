@@ -12,9 +12,10 @@ from tests.services.ports import stop as stop_group
 
 
 class Server:
-    def __init__(self, env, port, log=None):
-        """`log`: a file that gets the server's output (appended across restarts); none by default."""
-        self.env, self.port, self.process = env, port, None
+    def __init__(self, env, port, log=None, prefix=()):
+        """`log`: a file that gets the server's output (appended across restarts); none by default.
+        `prefix`: argv that runs the server (e.g. in a UTS namespace with a host name of its own)."""
+        self.env, self.port, self.process, self.prefix = env, port, None, list(prefix)
         self.log = log
         self.url = f"http://127.0.0.1:{port}"
 
@@ -24,7 +25,7 @@ class Server:
         env.update(self.env)
         output = open(self.log, "ab") if self.log else subprocess.DEVNULL
         try:
-            self.process = subprocess.Popen([fullrecord_script(), "serve", "--port", str(self.port)], env=env,
+            self.process = subprocess.Popen([*self.prefix, fullrecord_script(), "serve", "--port", str(self.port)], env=env,
                                             start_new_session=True, stdout=output, stderr=subprocess.STDOUT)
         finally:
             if self.log:
