@@ -9,7 +9,7 @@ from __future__ import annotations
 from email.utils import format_datetime
 
 import marshmallow as ma
-from flask import current_app, jsonify, make_response, request
+from flask import jsonify, make_response, request
 from flask.views import MethodView
 
 from ingest import locks, uploads

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from storage.ingest_models import Upload
 from storage.models import Clip
-from tests.test_tus import TUS, auth, create, encode, metadata, patch, staged
+from tests.test_tus import TUS, auth, create, live, patch, staged, station  # noqa: F401,F811 (fixtures)
 
 LEASE = 2
 """Seconds of an upload's lease in these tests: a stall of STALL outlives it."""
@@ -28,19 +28,6 @@ def settings(request, make_settings, database_url, redis_url):
         s3 = request.getfixturevalue("seaweedfs").settings(f"fence-{uuid.uuid4().hex[:20]}")
         values.update({"object_store.backend": "s3", **{f"object_store.s3.{k}": v for k, v in s3.items()}})
     return make_settings(**values)
-
-
-@pytest.fixture
-def live(live_server):
-    return live_server
-
-
-@pytest.fixture
-def station(rt):
-    from server import accounts
-    with rt.session() as session, session.begin():
-        _station, _row, token = accounts.create_station(session, "采集站-围栏")
-    return token
 
 
 class StalledPatch:

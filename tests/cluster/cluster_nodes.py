@@ -85,6 +85,15 @@ def offset_of(cluster, url: str) -> int:
     return int(requests.head(url, headers=auth(cluster), timeout=30).headers["Upload-Offset"])
 
 
+def holder_of(cluster, upload_id: str) -> tuple[str, int]:
+    """(host, pid) of the server process that holds the upload's lease now."""
+    deadline = time.monotonic() + 30
+    while (holder := cluster.lock_holder(upload_id)) is None:
+        assert time.monotonic() < deadline, "no node took the PATCH"
+        time.sleep(0.05)
+    return holder
+
+
 def patch_until_done(cluster, url: str, data: bytes, deadline: float = 60) -> requests.Response:
     """Resume as a tus client does: ask the offset, send the rest; a 423 (the lease of the request
     that died is still running) or a 409 is answered by asking again."""
@@ -171,10 +180,7 @@ def test_kill_9_of_the_node_in_the_middle_of_a_patch(cluster):
     sender = threading.Thread(target=send)
     sender.start()
     assert sent.wait(30)
-    deadline = time.monotonic() + 30
-    while (holder := cluster.lock_holder(upload_id)) is None:
-        assert time.monotonic() < deadline, "no node took the PATCH"
-        time.sleep(0.05)
+    holder = holder_of(cluster, upload_id)
     victim = cluster.node_by_host(holder[0])
     victim.kill()
     killed.set()
@@ -214,10 +220,7 @@ def test_a_sigstopped_writer_cannot_change_the_outcome(cluster):
     sender = threading.Thread(target=send)
     sender.start()
     assert sent.wait(30)
-    deadline = time.monotonic() + 30
-    while (holder := cluster.lock_holder(upload_id)) is None:
-        assert time.monotonic() < deadline, "no node took the PATCH"
-        time.sleep(0.05)
+    holder = holder_of(cluster, upload_id)
     time.sleep(0.3)  # let its first megabyte reach the server process
     os.kill(holder[1], signal.SIGSTOP)
     try:

@@ -25,11 +25,12 @@ SECRET = "cluster-test-session-secret-0123456789abcdef"
 
 
 class Node:
-    def __init__(self, name: str, directory: Path, config: Path):
+    def __init__(self, name: str, directory: Path, config: Path, own_staging: bool = True):
         self.name, self.directory = name, directory
         directory.mkdir(parents=True)
-        env = {"FULLRECORD_CONFIG": str(config), "FULLRECORD_DATA_DIR": str(directory / "data"),
-               "FULLRECORD_STAGING_DIR": str(directory / "staging")}
+        env = {"FULLRECORD_CONFIG": str(config), "FULLRECORD_DATA_DIR": str(directory / "data")}
+        if own_staging:  # each host's own disk: with S3 nothing may be staged there
+            env["FULLRECORD_STAGING_DIR"] = str(directory / "staging")
         prefix = ["unshare", "--uts", "sh", "-c", f'hostname {name} && exec "$@"', "--"]
         self.server = Server(env, free_port(), log=directory / "serve.log", prefix=prefix)
         self.port, self.url = self.server.port, self.server.url
@@ -51,14 +52,21 @@ class Node:
 
 class Cluster:
     def __init__(self, tmp: Path, make_settings, database_url: str, redis_url: str, seaweedfs, nodes: int = 2,
-                 hash_uri: bool = False, **overrides):
+                 hash_uri: bool = False, local_store: bool = False, **overrides):
+        """`local_store`: one node on the local object store and local staging (the `make up`
+        layout), for comparisons; several nodes need S3."""
         if os.geteuid() != 0 or shutil.which("unshare") is None:  # a skipped proof must not read as passed
             pytest.fail("the multi-node tests give each node its own host name with `unshare --uts`, "
                         "which needs root (as CI runs)", pytrace=False)
-        s3 = seaweedfs.settings(f"cluster-{os.urandom(6).hex()}")
+        assert not (local_store and nodes > 1), "API nodes share only S3, not a local store"
+        if local_store:
+            store = {"object_store.backend": "local", "object_store.local.root": str(tmp / "store"),
+                     "uploads.staging_dir": str(tmp / "staging")}
+        else:
+            s3 = seaweedfs.settings(f"cluster-{os.urandom(6).hex()}")
+            store = {"object_store.backend": "s3", **{f"object_store.s3.{key}": value for key, value in s3.items()}}
         self.settings = make_settings(**{
-            "database.url": database_url, "redis.url": redis_url, "object_store.backend": "s3",
-            **{f"object_store.s3.{key}": value for key, value in s3.items()},
+            "database.url": database_url, "redis.url": redis_url, **store,
             "uploads.lock_lease_seconds": LEASE_SECONDS, "server.secret_key": SECRET, **overrides})
         self.config = write_config(self.settings, tmp / "config.yaml")
         env = {"FULLRECORD_CONFIG": str(self.config)}
@@ -69,7 +77,8 @@ class Cluster:
         assert added.returncode == 0, added.stderr
         self.token = added.stdout.strip().splitlines()[-1]
         self.rt = Runtime(self.settings)
-        self.nodes = [Node(f"node-{chr(ord('a') + i)}", tmp / f"node-{i}", self.config) for i in range(nodes)]
+        self.nodes = [Node(f"node-{chr(ord('a') + i)}", tmp / f"node-{i}", self.config, own_staging=not local_store)
+                      for i in range(nodes)]
         for node in self.nodes:
             node.start()
         self.proxy = Nginx(tmp / "nginx", [node.port for node in self.nodes], hash_uri=hash_uri).start()

@@ -1,6 +1,6 @@
-"""`make faults`: N real recordings go from a station agent through the API and two workers to the
-audit while a driver kills -9 the API, a worker, Redis and the object store (each twice) and fills
-the staging disk once. Afterwards every recording must be on the server exactly once, verified and
+"""`make faults`: N real recordings go from a station agent through nginx, two API nodes and two
+workers to the audit while a driver kills -9 one of the API nodes (the failover), a worker, Redis
+and the object store (each twice). Afterwards every recording must be on the server exactly once, verified and
 processed, the station journal must hold a receipt for each, the custody chain must verify, the
 audit of the case the recordings document must pass, and the agent must have seen no 5xx except
 from a part that was down. FAULTS_RECORDINGS (default 40) and FAULTS_SEED (printed) repeat a run.
@@ -55,11 +55,11 @@ def test_fault_campaign(tmp_path, make_settings, postgres_url):
         base = (datetime.now(stack.settings.zone) - timedelta(hours=1)).replace(microsecond=0)
         recordings = make_recordings(tmp_path / "recorders", count, base)
         headers = stack.admin_headers()
-        work = casework.register(stack.api.url, headers, recordings)
+        work = casework.register(stack.url, headers, recordings)
         stack.start_agent_and_supervise()
         print(f"stack up and {count} recordings made in {time.time() - origin:.0f} s", flush=True)
 
-        faults = plan(rnd, len(stack.workers))
+        faults = plan(rnd, len(stack.workers), [api.name for api in stack.apis])
         on_call = 2 * len(faults)  # one docks in each outage, one before each fault if the agent is idle
         interval = expected_seconds(faults) / max(1, count - RESERVE - on_call)
         driver = Driver(stack, faults, stop, origin, dock=lambda: feeder.dock_one())
@@ -131,9 +131,9 @@ def _journal_done(stack: Stack) -> int:
 def _check(stack: Stack, recordings, work, headers, driver: Driver, seed: int, origin: float) -> list[str]:
     """Every check of the issue; the figures are written whatever the outcome. The problems found."""
     problems = []
-    found = figures.presence(stack.api.url, headers, recordings)
+    found = figures.presence(stack.url, headers, recordings)
     foreign = figures.foreign_clips(stack.rt, recordings)
-    views = figures.clip_views(stack.api.url, headers, [clip["id"] for clips in found.values() for clip in clips])
+    views = figures.clip_views(stack.url, headers, [clip["id"] for clips in found.values() for clip in clips])
     not_processed = []
     for recording in recordings:
         for clip in (views[listed["id"]] for listed in found[recording.sha256]):
@@ -158,7 +158,7 @@ def _check(stack: Stack, recordings, work, headers, driver: Driver, seed: int, o
     custody = run_cli("custody", "verify", "--json", env=stack.env, timeout=300)
     audit_report = casework.run_audit(stack.env, work, stack.tmp / "audit.json")
     summary = audit_report["summary"]
-    judged = casework.judged_now(stack.api.url, headers, work)
+    judged = casework.judged_now(stack.url, headers, work)
     audit = {key: summary.get(key) for key in ("required", "pass", "warning", "fail")}
     audit["steps_now"] = {name: {key: judged[step["id"]].get(key) for key in AUDIT_FIGURES}
                           for name, step in work.steps.items()}
@@ -187,8 +187,6 @@ def _check(stack: Stack, recordings, work, headers, driver: Driver, seed: int, o
     if agent["outside_outages"]:
         problems.append(f"{agent['outside_outages']} 5xx answers not explained by a dead part: "
                         f"{agent['outside_lines']}")
-    if not agent["during_outages_by_status"].get(507):
-        problems.append("no upload met the full staging disk (no 507 in the agent's log)")
     problems += [f"{crash.part} exited on its own (code {crash.returncode}):\n{crash.log_tail}" for crash in crashes]
     planned = dict(Counter(fault.kind for fault in driver.faults))
     if result["faults_injected"]["by_kind"] != planned:

@@ -1,13 +1,12 @@
 """The fault schedule and the thread that carries it out.
 
-The plan (seeded): every part killed KILLS_PER_PART times and the staging disk filled once, in
-random order, each after a random gap of normal running and followed by a random outage. One
-fault at a time: a restarted `serve` or `worker` refuses to start while another part is down
-(server/cli.py checks every part first), so overlapping faults would test the start-up check,
-not recovery.
+The plan (seeded): every part killed KILLS_PER_PART times, in random order, each after a random
+gap of normal running and followed by a random outage; an API fault is a kill -9 of one of the two
+API nodes behind the proxy (the failover: the agent goes on through the other node). One fault
+at a time, so that each recovery is measured on its own.
 
 Before each fault the driver waits (at most WORK_WAIT s) until the part has work in hand: an
-upload under way for the API, the object store and the staging disk; a step running in that
+upload under way for an API node and the object store; a step running in that
 worker; steps queued or running for Redis (a recorder docks if nothing is in hand). So each kill
 lands mid-work, not in an idle moment; and while the part is down a recorder docks, so that work
 is waiting when it comes back. After it, the driver waits until the system made progress again
@@ -29,11 +28,10 @@ from storage.models import Clip
 from storage.processing_models import ProcessingStep
 from tests.faults.stack import START_FAILURES, START_TIMEOUT, Part, Stack, WorkerPart
 
-KINDS = ("api", "worker", "redis", "object_store", "staging_disk")
-LABELS = {"api": "API (fullrecord serve)", "worker": "worker (fullrecord worker)", "redis": "Redis",
-          "object_store": "object store (SeaweedFS)", "staging_disk": "staging disk full"}
+KINDS = ("api", "worker", "redis", "object_store")
+LABELS = {"api": "one of two API nodes (fullrecord serve behind nginx)", "worker": "worker (fullrecord worker)",
+          "redis": "Redis", "object_store": "object store (SeaweedFS)"}
 KILLS_PER_PART = 2
-DISK_FILLS = 1
 FIRST_GAP = 6.0
 """Seconds of undisturbed flow before the first fault."""
 GAP_SECONDS = (3.0, 8.0)
@@ -42,28 +40,32 @@ WORK_WAIT = 20.0
 PROGRESS_WAIT = 60.0
 IDLE_BEFORE_DOCKING = 2.0
 """Seconds without work in hand before the driver has a recorder dock a recording."""
-RESTART_ALLOWANCE = {"api": 10.0, "worker": 5.0, "redis": 2.0, "object_store": 4.0, "staging_disk": 2.0}
+RESTART_ALLOWANCE = {"api": 10.0, "worker": 5.0, "redis": 2.0, "object_store": 4.0}
 """Rough seconds a restart and the wait for work in hand take, to pace the recordings over the faults."""
-INGEST_KINDS = ("api", "object_store", "staging_disk")
+INGEST_KINDS = ("api", "object_store")
 
 
 @dataclass(frozen=True)
 class PlannedFault:
     kind: str
     target: str
-    """The part's name (worker-0, worker-1, api, redis, object store) or "staging disk"."""
+    """The part's name (worker-0, worker-1, api-a, api-b, redis, object store)."""
     gap: float
     outage: float
 
 
-def plan(rnd: random.Random, workers: int) -> list[PlannedFault]:
-    kinds = [kind for kind in KINDS if kind != "staging_disk" for _ in range(KILLS_PER_PART)]
-    kinds += ["staging_disk"] * DISK_FILLS
+def plan(rnd: random.Random, workers: int, api_nodes=("api-a", "api-b")) -> list[PlannedFault]:
+    kinds = [kind for kind in KINDS for _ in range(KILLS_PER_PART)]
     rnd.shuffle(kinds)
-    targets = {"api": "api", "redis": "redis", "object_store": "object store", "staging_disk": "staging disk"}
+    targets = {"redis": "redis", "object_store": "object store"}
     faults = []
     for number, kind in enumerate(kinds):
-        target = f"worker-{rnd.randrange(workers)}" if kind == "worker" else targets[kind]
+        if kind == "worker":
+            target = f"worker-{rnd.randrange(workers)}"
+        elif kind == "api":
+            target = rnd.choice(api_nodes)
+        else:
+            target = targets[kind]
         gap = FIRST_GAP if number == 0 else rnd.uniform(*GAP_SECONDS)
         faults.append(PlannedFault(kind, target, round(gap, 2), round(rnd.uniform(*OUTAGE_SECONDS), 2)))
     return faults
@@ -127,38 +129,30 @@ class Driver(threading.Thread):
         began = time.monotonic()
         record.work_in_hand = self._wait_for_work(planned)
         record.waited_for_work = round(time.monotonic() - began, 2)
-        part = None if planned.kind == "staging_disk" else self.stack.part(planned.target)
-        if part is not None:
-            part.lock.acquire()  # the supervisor leaves it down
+        part = self.stack.part(planned.target)
+        part.lock.acquire()  # the supervisor leaves it down
         try:
             owners = part.pids() if isinstance(part, WorkerPart) else set()
             record.injected_at = time.time()
-            if part is None:
-                record.detail = f"{self.stack.staging.fill()} bytes of filler"
-            else:
-                part.kill()
+            part.kill()
             # what the fault caught in hand, looked at once it has struck (the killed worker's steps
             # are those it left running)
             record.in_flight_uploads = [row["path"] for row in self._journal_in_flight()]
             record.in_flight_steps = self._steps_in_hand(planned, owners)
-            self._say(f"{LABELS[planned.kind]}: {'filled' if part is None else 'kill -9 ' + planned.target} "
+            self._say(f"{LABELS[planned.kind]}: kill -9 {planned.target} "
                       f"({'mid-work' if record.work_in_hand else 'no work in hand'}; "
                       f"{len(record.in_flight_uploads)} uploads, {len(record.in_flight_steps)} steps in flight); "
                       f"down for {planned.outage} s")
             self.dock()
             self.stopping.wait(max(0.0, record.injected_at + planned.outage - time.time()))
             record.restarted_at = time.time()
-            if part is None:
-                self.stack.staging.free()
-            else:
-                self._restart(part)
+            self._restart(part)
             record.back_at = time.time()
             record.waiting_at_back = self._work_waiting(planned.kind)
             self._say(f"{planned.target} back after {record.back_at - record.injected_at:.1f} s"
                       f"{'' if record.waiting_at_back else ' (nothing waiting for it: caught up)'}")
         finally:
-            if part is not None:
-                part.lock.release()
+            part.lock.release()
         return record
 
     def _wait_for_progress(self, record: FaultRecord) -> None:

@@ -22,29 +22,29 @@ from tests.faults.recordings import Recording
 ARTIFACT = Path(__file__).resolve().parents[2] / "test-artifacts" / "faults.json"
 
 DEFINITIONS = {
-    "injected": "the moment kill -9 was sent to the part's process group (or the staging disk was filled)",
+    "injected": "the moment kill -9 was sent to the part's process group (for the API: one of the two nodes)",
     "back": "the part answering its health check again: the API's /healthz 200, the worker registered "
-            "with RQ, Redis answering PING, SeaweedFS taking an object in an Object Lock bucket, the "
-            "filler removed from the staging disk",
+            "with RQ, Redis answering PING, SeaweedFS taking an object in an Object Lock bucket",
     "time_to_recover": "from injected until the system made progress again after the part was back: "
-                       "for the API, the object store and the staging disk the next clip received "
+                       "for an API node and the object store the next clip received "
                        "(clips.received_at: stored, recorded, receipt given); for a worker and Redis the next "
                        "processing step finished (processing_steps.finished_at of a step done). When nothing "
                        "of that kind was waiting as the part came back (no upload left in the station journal; "
                        "no clip received or verified but not yet processed: the other worker had done it all), "
                        "the system had caught up already and the time to recover is the time until back",
     "in_flight_done": "from injected until everything the fault caught in hand was done: the uploads under way "
-                      "right after it (journal rows hashing, ready or uploading: their receipts) for the API, the "
-                      "object store and the staging disk; the steps queued, running or retrying (Redis) or left "
+                      "right after it (journal rows hashing, ready or uploading: their receipts) for an API node "
+                      "and the object store; the steps queued, running or retrying (Redis) or left "
                       "running by the killed worker, finished",
     "schedule": "one fault at a time; the next one's random gap begins once the system made progress after "
                 "the previous one, so each time to recover is that fault's own",
-    "5xx_during_outage": "a 503 while the object store was down, or a 507 while the staging disk was full, "
-                         "from injected until 5 s after back; any other 5xx, or one outside those windows, is a bug",
+    "5xx_during_outage": "a 503 while the object store was down, or a 502 from nginx for a request that was "
+                         "in flight on the API node killed under it, from injected until 5 s after back; any "
+                         "other 5xx, or one outside those windows, is a bug",
 }
-OUTAGE_STATUSES = {503: "object_store", 507: "staging_disk"}
-"""The 5xx answers a dead part may cause, and which part: the API answers every other fault
-without a 5xx (a dead API is a refused connection, not an answer)."""
+OUTAGE_STATUSES = {503: "object_store", 502: "api"}
+"""The 5xx answers a dead part may cause, and which part: the API nodes answer every other fault
+without a 5xx, and nginx sends new requests to the surviving node."""
 OUTAGE_GRACE = 5.0
 _LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) ")
 _HTTP_5XX = re.compile(r"HTTP (5\d\d)\b")

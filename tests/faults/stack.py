@@ -1,7 +1,9 @@
-"""The campaign's processes, all real and on 127.0.0.1: Redis (no persistence), SeaweedFS, the
-API (`fullrecord serve`), two `fullrecord worker`s, the station agent (`fullrecord station run`),
-and the API's staging directory on a small tmpfs. PostgreSQL comes from the `postgres_url`
-fixture and is never killed.
+"""The campaign's processes, all real and on 127.0.0.1: Redis (no persistence), SeaweedFS, two
+API nodes (`fullrecord serve`, each with its own directories and host name) behind nginx
+round-robin, two `fullrecord worker`s and the station agent (`fullrecord station run`), which
+uploads through nginx. Unfinished uploads are staged in SeaweedFS, so the surviving node
+continues what the killed one was receiving. PostgreSQL comes from the `postgres_url` fixture;
+it and nginx are never killed.
 
 Every process is a `Part` that can be killed with SIGKILL and started again on the same port and
 data; `start()` returns once the part answers its health check. A `Supervisor` thread restarts
@@ -10,7 +12,6 @@ such an exit is a crash, and the campaign fails on it.
 """
 from __future__ import annotations
 
-import errno
 import os
 import shutil
 import signal
@@ -27,7 +28,7 @@ from rq import Worker
 
 from server.runtime import Runtime
 from tests.cli import fullrecord_script, run_cli
-from tests.services.disks import mount_tmpfs
+from tests.cluster.proxy import Nginx
 from tests.services.ports import free_port, tail
 from tests.services.redis_server import RestartableRedis
 from tests.services.seaweed import RestartableSeaweedFS
@@ -35,11 +36,10 @@ from tests.services.serve import Server
 from tests.services.workers import WorkerProcess, descendants, write_config
 
 ADMIN, ADMIN_PASSWORD = "campaign-admin", "fault-campaign-admin-pw"
-STAGING_SIZE = "32m"
-"""The staging tmpfs: room for the uploads in flight (a few MB), filled once by the driver."""
 START_TIMEOUT = 90.0
 """Seconds a restarted part may take to answer its health check (weed, gunicorn on a busy host)."""
 WORKERS = 2
+API_NODES = ("api-a", "api-b")
 START_FAILURES = (Exception, pytest.fail.Exception)
 """What a failed start raises (weed's readiness wait ends with pytest.fail)."""
 
@@ -138,12 +138,16 @@ class StorePart(Part):
 
 
 class ApiPart(Part):
-    name = "api"
+    """One API node: its own data and staging directories, and its own host name (a UTS
+    namespace), as on a host of its own."""
 
-    def __init__(self, env: dict, log: Path):
+    def __init__(self, name: str, env: dict, directory: Path):
         super().__init__()
-        self.log = log
-        self.server = Server(env, free_port(), log=log)
+        self.name, self.log = name, directory / "serve.log"
+        directory.mkdir(parents=True, exist_ok=True)
+        env = {**env, "FULLRECORD_DATA_DIR": str(directory / "data"), "FULLRECORD_STAGING_DIR": str(directory / "staging")}
+        prefix = ["unshare", "--uts", "sh", "-c", f'hostname {name} && exec "$@"', "--"]
+        self.server = Server(env, free_port(), log=self.log, prefix=prefix)
         self.url = self.server.url
 
     def start(self) -> None:
@@ -244,35 +248,6 @@ class AgentPart(Part):
             self.kill()
 
 
-class StagingDisk:
-    """The API's tus staging directory on a tmpfs of its own; fill() makes it full (ENOSPC)."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.filler = path / "filler"
-        if os.geteuid() != 0:  # a skipped campaign must not read as a passed one
-            pytest.fail("the fault campaign fills a tmpfs staging disk and so must run as root (as CI does)")
-        mount_tmpfs(path, STAGING_SIZE)
-
-    def fill(self) -> int:
-        """Write zeros until the disk is full; bytes written."""
-        block, written = b"\0" * (1 << 20), 0
-        with open(self.filler, "wb", buffering=0) as handle:
-            try:
-                while True:
-                    written += handle.write(block)
-            except OSError as exc:
-                if exc.errno != errno.ENOSPC:
-                    raise
-        return written
-
-    def free(self) -> None:
-        self.filler.unlink()
-
-    def unmount(self) -> None:
-        subprocess.run(["umount", "-l", str(self.path)], check=False)
-
-
 def _kill_group(process: subprocess.Popen | None) -> None:
     if process is None:
         return
@@ -329,29 +304,33 @@ class Stack:
         self.watch = tmp_path / "dock"
         self.token_file = tmp_path / "station.token"
         self.parts: list[Part] = []
-        self.staging: StagingDisk | None = None
+        self.proxy: Nginx | None = None
         self.supervisor: Supervisor | None = None
         self.rt: Runtime | None = None
 
     def build(self, make_settings, database_url: str) -> "Stack":
         tmp = self.tmp
         self.watch.mkdir()
-        self.staging = StagingDisk(tmp / "staging")
+        if os.geteuid() != 0:  # a skipped campaign must not read as a passed one
+            pytest.fail("the fault campaign gives each API node its own host name (unshare --uts) and so "
+                        "must run as root (as CI does)")
         self.redis = self._started(RedisPart(tmp / "redis"))
         self.store = self._started(StorePart(tmp / "seaweedfs"))
         s3 = self.store.seaweed.server.settings("evidence")
         self.settings = make_settings(**{
             "database.url": database_url, "redis.url": self.redis.url, "object_store.backend": "s3",
             **{f"object_store.s3.{key}": value for key, value in s3.items()},
-            "uploads.staging_dir": str(self.staging.path), **RECOVERY_SETTINGS, **STATION_SETTINGS})
+            **RECOVERY_SETTINGS, **STATION_SETTINGS})
         self.config = write_config(self.settings, tmp / "config.yaml")
         self.env = {"FULLRECORD_CONFIG": str(self.config)}
         self.rt = Runtime(self.settings)
         self._prepare_database()
-        self.api = self._started(ApiPart(self.env, tmp / "api.log"))
+        self.apis = [self._started(ApiPart(name, self.env, tmp / name)) for name in API_NODES]
+        self.proxy = Nginx(tmp / "nginx", [api.server.port for api in self.apis]).start()
+        self.url = self.proxy.url
         self.workers = [self._started(WorkerPart(index, self.config, tmp / f"worker-{index}.log", self.redis.url))
                         for index in range(WORKERS)]
-        self.agent = AgentPart(self.config, self.api.url, self.token_file, self.watch, tmp / "agent.log")
+        self.agent = AgentPart(self.config, self.url, self.token_file, self.watch, tmp / "agent.log")
         return self
 
     def _started(self, part):
@@ -379,7 +358,7 @@ class Stack:
         return found
 
     def admin_headers(self) -> dict:
-        answer = requests.post(f"{self.api.url}/api/v1/auth/tokens",
+        answer = requests.post(f"{self.url}/api/v1/auth/tokens",
                                json={"username": ADMIN, "password": ADMIN_PASSWORD}, timeout=30)
         assert answer.status_code == 201, answer.text
         return {"Authorization": f"Bearer {answer.json()['token']}"}
@@ -393,9 +372,11 @@ class Stack:
         """Every part's log (and the audit report) copied where they outlive the temp dir."""
         shutil.rmtree(directory, ignore_errors=True)
         directory.mkdir(parents=True)
-        for path in [part.log for part in self.parts] + [self.tmp / "audit.json"]:
+        logs = {f"{part.name.replace(' ', '-')}.log": part.log for part in self.parts}
+        logs.update({"nginx-access.log": self.tmp / "nginx" / "access.log", "audit.json": self.tmp / "audit.json"})
+        for name, path in logs.items():
             if path.exists():
-                shutil.copy(path, directory / path.name)
+                shutil.copy(path, directory / name)
 
     def close(self) -> None:
         self.stop_supervising()
@@ -404,7 +385,7 @@ class Stack:
                 part.stop()
             except Exception as exc:  # the others must still be stopped
                 print(f"stopping {part.name} failed: {exc}", flush=True)
+        if self.proxy is not None:
+            self.proxy.stop()
         if self.rt is not None:
             self.rt.close()
-        if self.staging is not None:
-            self.staging.unmount()
