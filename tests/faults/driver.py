@@ -58,12 +58,14 @@ def plan(rnd: random.Random, workers: int, api_nodes=("api-a", "api-b")) -> list
     kinds = [kind for kind in KINDS for _ in range(KILLS_PER_PART)]
     rnd.shuffle(kinds)
     targets = {"redis": "redis", "object_store": "object store"}
+    api_targets = rnd.sample(list(api_nodes), len(api_nodes))  # every node killed in turn
     faults = []
     for number, kind in enumerate(kinds):
         if kind == "worker":
             target = f"worker-{rnd.randrange(workers)}"
         elif kind == "api":
-            target = rnd.choice(api_nodes)
+            target = api_targets.pop(0)
+            api_targets.append(target)
         else:
             target = targets[kind]
         gap = FIRST_GAP if number == 0 else rnd.uniform(*GAP_SECONDS)

@@ -106,9 +106,8 @@ class _Window:
 def _patch(cluster, url: str, source: Path, offset: int, length: int) -> requests.Response:
     window = _Window(source, offset, length)
     try:
-        answer = requests.patch(url, data=iter(lambda: window.read(1 << 20), b""), timeout=600, headers={
-            **_headers(cluster), "Upload-Offset": str(offset), "Content-Length": str(length),
-            "Content-Type": "application/offset+octet-stream"})
+        answer = requests.patch(url, data=window, timeout=600, headers={  # a length and read(): streamed
+            **_headers(cluster), "Upload-Offset": str(offset), "Content-Type": "application/offset+octet-stream"})
     finally:
         window.handle.close()
     assert answer.status_code == 204, answer.text
@@ -259,6 +258,7 @@ def test_concurrent_uploads_over_two_nodes_against_one(cluster, tmp_path):
 
 def test_chunks_on_the_local_store(tmp_path, make_settings, postgres_url, redis_url, seaweedfs):
     from tusclient import client as tus_client
+    (tmp_path / "local").mkdir()
     single = Cluster(tmp_path / "local", make_settings, postgres_url, redis_url, seaweedfs, nodes=1,
                      local_store=True)
     try:
