@@ -243,6 +243,7 @@ def test_the_cli_refuses_bad_input_clearly(rt, world, tmp_path):
     assert not out.exists() and table_counts(rt) == (0, 0)
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # waits for a whole minute: one database
 def test_the_nightly_audit_runs_on_rqs_scheduler_once_a_night(client, rt, world, inspector, settings, worker, tmp_path):
     zone = ZoneInfo(settings.timezone)
     soon = (datetime.now(zone) + timedelta(seconds=60)).replace(second=0, microsecond=0)

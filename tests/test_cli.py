@@ -89,6 +89,7 @@ def test_worker_refuses_to_start_without_redis(migrated):
     assert len(lines) == 1 and lines[0].startswith(f"fullrecord: redis unreachable at redis://127.0.0.1:{port}/0")
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # about processes, not the database
 def test_an_api_node_starts_during_a_redis_outage_and_takes_uploads(migrated, tmp_path):
     """A restarted node must not stay out while Redis is down: uploads need only the database
     and the object store. /healthz names what is missing; processing waits in the outbox."""
@@ -130,6 +131,7 @@ def test_commands_refuse_to_start_without_the_database(tmp_path, redis_url, comm
     assert lines[0].startswith(f"fullrecord: database unreachable at postgresql+psycopg://fr:***@127.0.0.1:{port}/fr")
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # about processes, not the database
 def test_an_api_node_starts_without_the_object_store_and_names_it(migrated, tmp_path):
     port = free_port()
     env = {**migrated, "FULLRECORD_OBJECT_STORE": "s3", "FULLRECORD_S3_ENDPOINT": f"127.0.0.1:{port}",
