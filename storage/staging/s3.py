@@ -3,10 +3,14 @@ _staging/<upload>/<offset>-<tag>, unlocked objects outside the keys of originals
 from __future__ import annotations
 
 import io
+import logging
 from datetime import datetime, timedelta, timezone
 from typing import BinaryIO, Iterator
 
+from storage.exceptions import StorageError
 from storage.staging.base import Segment, Staging
+
+log = logging.getLogger(__name__)
 
 PREFIX = "_staging/"
 
@@ -29,8 +33,8 @@ class S3Staging(Staging):
     def _forget(self, key: str) -> None:
         try:  # the SDK aborts a failed multipart upload itself; a single PUT stores all or nothing
             self.store.remove_staged(key)
-        except Exception:  # the store is away: the sweeper removes what an unfinished upload left
-            pass
+        except StorageError as exc:  # the store is away: the sweeper removes what an upload left
+            log.warning("staged object %s not removed now (%s); the sweeper will", key, exc)
 
     def read_segment(self, segment: Segment) -> bytes:
         return b"".join(self.store.get_staged(segment.key))
