@@ -29,6 +29,7 @@ load: deps
 # Issue 19's proofs across hosts: two API nodes (own directories and host names) behind nginx,
 # sharing PostgreSQL, Redis and SeaweedFS; uploads, kill -9 and SIGSTOP of a node (docs/reliability.md).
 cluster: deps
+	@bash scripts/install-js-clients.sh
 	$(PYTHON) -m pytest tests/cluster -o python_files='cluster_*.py' -s -p no:cacheprovider
 
 clean:

@@ -45,9 +45,3 @@ if [ ! -f "$stamp" ] || [ ! -x "$scripts_dir/weed" ] || [ ! -x "$scripts_dir/ful
     rm -f .make/pip-*
     touch "$stamp"
 fi
-
-js=tests/cluster/js
-if [ ! -d "$js/node_modules/tus-js-client" ] || [ "$js/package-lock.json" -nt "$js/node_modules/.package-lock.json" ]; then
-    echo "installing tus-js-client (npm ci in $js)"
-    npm ci --prefix "$js" --no-audit --no-fund --loglevel=error >/dev/null
-fi
