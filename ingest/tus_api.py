@@ -138,6 +138,8 @@ def _write(upload, offset: int, checksum):
                 raise uploads.UploadError(409, "upload.offset_mismatch", given=offset, expected=upload.upload_offset)
             return upload, uploads.receipt_for(rt, upload)
         state = None
+        if offset == upload.length and request.content_length:  # nothing may follow the last byte
+            raise uploads.UploadError(413, "upload.body_too_long", length=upload.length)
         if offset < upload.length or upload.upload_offset != upload.length:
             _new_offset, state = uploads.receive(rt, upload, offset, request.stream, checksum,
                                                  rt.settings.object_store.chunk_size, lease)
